@@ -1,0 +1,89 @@
+"""Root pytest configuration: layer markers, e2e options, shared fixtures, hypothesis profiles."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parent
+LAYERS = ("unit", "contract", "e2e")
+
+# CI: more examples, derandomized so a red run reproduces; local: fast.
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("dev", max_examples=40, deadline=None)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+# jsii prints an end-of-life banner under Node 20 on every import of aws_cdk.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("e2e")
+    group.addoption(
+        "--target",
+        choices=("local", "aws"),
+        default="local",
+        help="where tests/e2e deploys the app: the local IAM-enforcing stand-in or a real AWS account",
+    )
+    group.addoption(
+        "--keep-stack",
+        action="store_true",
+        default=False,
+        help="debugging only: leave the e2e stack deployed after the run (never in CI)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "unit: handler and model only; no sockets")
+    config.addinivalue_line("markers", "contract: template, policy, signing, local endpoint")
+    config.addinivalue_line("markers", "e2e: deploy, invoke, destroy (--target local|aws)")
+    if config.getoption("--keep-stack") and os.environ.get("CI"):
+        raise pytest.UsageError("--keep-stack is for debugging; CI must always tear down")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    del config
+    for item in items:
+        parts = Path(str(item.path)).relative_to(ROOT).parts
+        if len(parts) > 1 and parts[0] == "tests" and parts[1] in LAYERS:
+            item.add_marker(getattr(pytest.mark, parts[1]))
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def handler_dir() -> Path:
+    return ROOT / "handler"
+
+
+@pytest.fixture(scope="session")
+def bundled_model_path() -> Path:
+    return ROOT / "handler" / "model" / "model.ubj"
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def samples(fixtures_dir: Path) -> list[dict[str, float]]:
+    """The two records-form requests that existing clients send (copied from the reference set)."""
+    return json.loads((fixtures_dir / "samples.json").read_text())

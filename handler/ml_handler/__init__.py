@@ -1,0 +1,1 @@
+"""XGBoost inference behind a Lambda Function URL (payload format 2.0)."""

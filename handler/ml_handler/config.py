@@ -1,0 +1,40 @@
+"""Handler configuration, read once from the environment at init."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "model.ubj"
+DEFAULT_MAX_ROWS = 10_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandlerConfig:
+    model_path: Path
+    nthread: int
+    max_rows: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HandlerConfig:
+        env = os.environ if env is None else env
+        return cls(
+            model_path=Path(env.get("MODEL_PATH") or BUNDLED_MODEL),
+            nthread=_positive_int(env, "BOOSTER_NTHREAD", 1),
+            max_rows=_positive_int(env, "MAX_ROWS", DEFAULT_MAX_ROWS),
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+    return value

@@ -1,0 +1,54 @@
+"""One structured JSON line per request. Only the fields named here are ever logged:
+never the body, headers, query string or anything else from the event."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import TextIO
+
+import orjson
+
+
+class RequestLogger:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def request(
+        self,
+        *,
+        request_id: str,
+        method: str,
+        rows: int,
+        status: int,
+        duration_ms: float,
+        error_code: str | None,
+    ) -> None:
+        record = {
+            "level": "ERROR" if status >= 500 else "INFO",
+            "message": "request",
+            "request_id": request_id,
+            "method": method,
+            "rows": rows,
+            "status": status,
+            "duration_ms": round(duration_ms, 3),
+        }
+        if error_code is not None:
+            record["error_code"] = error_code
+        self._write(record)
+
+    def internal_error(self, *, request_id: str, exc: BaseException) -> None:
+        # The traceback holds code locations and exception text, not the event.
+        self._write(
+            {
+                "level": "ERROR",
+                "message": "internal error",
+                "request_id": request_id,
+                "traceback": "".join(traceback.format_exception(exc)),
+            }
+        )
+
+    def _write(self, record: dict[str, object]) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(orjson.dumps(record).decode() + "\n")
+        stream.flush()

@@ -1,0 +1,41 @@
+"""Function URL response dicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+
+from .errors import RequestError
+
+_JSON = {"content-type": "application/json"}
+
+
+def json_response(status: int, payload: object, headers: dict[str, str] | None = None) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {**_JSON, **(headers or {})},
+        # float32 predictions serialize as their shortest round-trip text (6.573914).
+        "body": orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+        "isBase64Encoded": False,
+    }
+
+
+def predictions_response(predictions: np.ndarray) -> dict:
+    return json_response(200, predictions)
+
+
+def error_response(error: RequestError) -> dict:
+    return json_response(error.status, error.body(), error.headers)
+
+
+def internal_error_response(request_id: str) -> dict:
+    return json_response(
+        500,
+        {
+            "error": {
+                "code": "internal_error",
+                "message": f"internal error; quote request id {request_id} when reporting it",
+                "request_id": request_id,
+            }
+        },
+    )
