@@ -1,0 +1,55 @@
+"""What the stand-in needs from the image's Dockerfile: the CMD's handler and the ENV values."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageSpec:
+    handler: str
+    environment: dict[str, str]
+
+
+def read_image_spec(dockerfile: Path) -> ImageSpec:
+    handler: str | None = None
+    environment: dict[str, str] = {}
+    for instruction, argument in _instructions(dockerfile.read_text()):
+        if instruction == "CMD":
+            command = json.loads(argument) if argument.startswith("[") else shlex.split(argument)
+            if len(command) != 1:
+                raise ValueError(f"{dockerfile}: CMD must name exactly one handler, got {command}")
+            handler = command[0]
+        elif instruction == "ENV":
+            environment.update(_env_pairs(argument))
+    if handler is None:
+        raise ValueError(f"{dockerfile}: no CMD naming the handler")
+    return ImageSpec(handler=handler, environment=environment)
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    result: list[tuple[str, str]] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        full = (pending + stripped).strip()
+        pending = ""
+        instruction, _, argument = full.partition(" ")
+        result.append((instruction.upper(), argument.strip()))
+    return result
+
+
+def _env_pairs(argument: str) -> dict[str, str]:
+    parts = shlex.split(argument)
+    if parts and "=" not in parts[0]:
+        # Legacy form: ENV KEY value with spaces
+        return {parts[0]: " ".join(parts[1:])}
+    return dict(part.split("=", 1) for part in parts)
