@@ -80,8 +80,10 @@ def build_event(
     if query:
         event["queryStringParameters"] = query
     event["requestContext"] = {
-        "accountId": url.account_id if caller is None else caller.account_id,
+        # The function owner's account; AWS says "anonymous" when the URL has no auth.
+        "accountId": "anonymous" if caller is None else url.account_id,
         "apiId": url.url_id,
+        "authentication": None,
         "authorizer": None if caller is None else {"iam": _iam(caller)},
         "domainName": url.domain_name,
         "domainPrefix": url.url_id,
@@ -98,6 +100,8 @@ def build_event(
         "time": _clf_time(now),
         "timeEpoch": int(now * 1000),
     }
+    event["pathParameters"] = None
+    event["stageVariables"] = None
     if body:
         if is_text_content(joined.get("content-type")):
             event["body"] = body.decode("utf-8", errors="surrogateescape")
