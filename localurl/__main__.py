@@ -1,7 +1,7 @@
 """The whole system on one machine, no AWS account.
 
-    python -m localurl demo [--body FILE]   synth, deploy into moto, sign, invoke, print, destroy
-    python -m localurl serve [--port N]     deploy and keep serving until Ctrl-C
+python -m localurl demo [--body FILE]   synth, deploy into moto, sign, invoke, print, destroy
+python -m localurl serve [--port N]     deploy and keep serving until Ctrl-C
 """
 
 from __future__ import annotations
@@ -34,16 +34,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo(body_path: Path, stack_name: str) -> int:
-    from client.invoke import InferenceClient  # noqa: PLC0415 - the demo is the client's user
+    from client.invoke import InferenceClient
 
     body = body_path.read_bytes()
     with LocalSystem() as system:
         print(f"synthesizing the CDK app (stack {stack_name}) ...", file=sys.stderr)
         deployed = system.deploy(system.synth(stack_name=stack_name))
-        print(f"deployed into moto; Function URL {deployed.endpoint_url} (AuthType "
-              f"{deployed.spec.url_auth_type})", file=sys.stderr)
-        print(f"assuming {deployed.role_arn} and sending {body_path.name} signed ...",
-              file=sys.stderr)
+        print(
+            f"deployed into moto; Function URL {deployed.endpoint_url} (AuthType "
+            f"{deployed.spec.url_auth_type})",
+            file=sys.stderr,
+        )
+        print(
+            f"assuming {deployed.role_arn} and sending {body_path.name} signed ...", file=sys.stderr
+        )
         client = InferenceClient.for_role(
             endpoint_url=deployed.endpoint_url,
             role_arn=deployed.role_arn,
@@ -65,7 +69,7 @@ def _serve(stack_name: str) -> int:
         print(
             "\n".join(
                 [
-                    f"Function URL (AuthType {deployed.spec.url_auth_type}): {deployed.endpoint_url}",
+                    f"Function URL ({deployed.spec.url_auth_type}): {deployed.endpoint_url}",
                     f"Region: {system.region}   invoker role: {deployed.role_arn}",
                     f"STS/IAM/CloudFormation (moto): {system.moto.endpoint_url}",
                     "Credentials: assume the invoker role through the local STS, e.g.",

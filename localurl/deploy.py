@@ -9,7 +9,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .dockerfile import read_image_spec
 from .function_spec import FunctionSpec, read_function_spec
@@ -115,7 +114,9 @@ class LocalSystem:
             )["StackId"]
             stack = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
             if stack["StackStatus"] != "CREATE_COMPLETE":
-                raise DeployError(f"{stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
+                raise DeployError(
+                    f"{stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}"
+                )
         except Exception:
             server.server_close()
             UrlRegistry.forget_stack(stack_name)

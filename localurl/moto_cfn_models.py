@@ -6,11 +6,12 @@ classes here and clearing that cache registers them. Ref/GetAtt follow CloudForm
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import string
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.awslambda.exceptions import UnknownAliasException, UnknownFunctionException
 from moto.awslambda.models import LambdaVersion, lambda_backends
@@ -32,8 +33,8 @@ class UrlRegistry:
     """Where the local endpoint for a stack lives, and the URL resources created for it."""
 
     _lock = threading.Lock()
-    _endpoints: dict[str, str] = {}
-    _urls: dict[str, UrlRecord] = {}
+    _endpoints: ClassVar[dict[str, str]] = {}
+    _urls: ClassVar[dict[str, UrlRecord]] = {}
 
     @classmethod
     def expect_stack(cls, stack_name: str, base_url: str) -> None:
@@ -103,7 +104,7 @@ class LocalLambdaAlias(CloudFormationModel):
         raise NotImplementedError(attribute_name)
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -123,7 +124,7 @@ class LocalLambdaAlias(CloudFormationModel):
         return cls(arn=alias.arn, name=props["Name"], function_name=props["FunctionName"])
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
+    def delete_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -144,10 +145,8 @@ class LocalLambdaAlias(CloudFormationModel):
 def _delete_alias(account_id: str, region_name: str, name: str, function_name: str) -> None:
     # moto deletes the stack's resources in no dependency order: the function may be gone
     # already, and its aliases with it.
-    try:
+    with contextlib.suppress(UnknownFunctionException, UnknownAliasException):
         lambda_backends[account_id][region_name].delete_alias(name, function_name)
-    except (UnknownFunctionException, UnknownAliasException):
-        pass
 
 
 class LocalLambdaUrl(CloudFormationModel):
@@ -178,7 +177,7 @@ class LocalLambdaUrl(CloudFormationModel):
         raise NotImplementedError(attribute_name)
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -202,7 +201,7 @@ class LocalLambdaUrl(CloudFormationModel):
         return cls(record)
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
+    def delete_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -232,7 +231,7 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    LambdaVersion.get_cfn_attribute = _version_attribute  # type: ignore[method-assign,assignment]
+    LambdaVersion.get_cfn_attribute = _version_attribute  # type: ignore[attr-defined]
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
     _registered = True

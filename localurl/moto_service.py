@@ -1,4 +1,4 @@
-"""moto, in-process, on 127.0.0.1: the STS, IAM, CloudFormation (and SSM, Lambda) of the stand-in."""
+"""moto, in-process, on 127.0.0.1: STS, IAM, CloudFormation (and SSM, Lambda) of the stand-in."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 # The bootstrap version the CDK's CheckBootstrapVersion rule asks for is >= 6.
 BOOTSTRAP_VERSION = "30"
 # Placeholder operator credentials for the in-process moto: they grant nothing outside it.
-OPERATOR_KEY_ID = "AKIAOPERATORLOCAL000"  # noqa: S105
+OPERATOR_KEY_ID = "AKIAOPERATORLOCAL000"
 OPERATOR_SECRET = "operator-secret-for-local-moto-only"  # noqa: S105
 
 
@@ -36,7 +36,7 @@ class MotoAws:
     def stop(self) -> None:
         self._server.stop()
 
-    def client(self, service: str, **credentials: str) -> Any:  # noqa: ANN401 - boto3 clients are untyped
+    def client(self, service: str, **credentials: str) -> Any:
         return boto3.session.Session().client(
             service,  # type: ignore[call-overload]
             region_name=self.region,

@@ -35,7 +35,9 @@ def bad_gateway() -> HttpResponse:
 
 
 def payload_too_large(what: str) -> HttpResponse:
-    return aws_error(413, f"{what} payload size exceeded maximum allowed payload size (6291556 bytes).")
+    return aws_error(
+        413, f"{what} payload size exceeded maximum allowed payload size (6291556 bytes)."
+    )
 
 
 def map_invocation(invocation: Invocation) -> HttpResponse:

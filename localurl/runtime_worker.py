@@ -17,7 +17,9 @@ from typing import Any, BinaryIO
 
 
 class LambdaContext:
-    def __init__(self, *, request_id: str, deadline: float, function_name: str, memory: int) -> None:
+    def __init__(
+        self, *, request_id: str, deadline: float, function_name: str, memory: int
+    ) -> None:
         self.aws_request_id = request_id
         self.function_name = function_name
         self.function_version = "$LATEST"
@@ -36,7 +38,7 @@ def _read_frame(stream: BinaryIO) -> dict[str, Any] | None:
     if len(header) < 8:
         return None
     payload = stream.read(int.from_bytes(header, "big"))
-    return json.loads(payload)  # type: ignore[no-any-return]
+    return json.loads(payload)
 
 
 def _write_frame(stream: BinaryIO, message: dict[str, Any]) -> None:

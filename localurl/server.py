@@ -84,9 +84,17 @@ class FunctionUrlServer(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: FunctionUrlServer
     protocol_version = "HTTP/1.1"
-    methods: ClassVar[tuple[str, ...]] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+    methods: ClassVar[tuple[str, ...]] = (
+        "GET",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "HEAD",
+        "OPTIONS",
+    )
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         # The default writes request lines to stderr; keep the access log at debug, no headers.
         log.debug("%s %s", self.address_string(), format % args)
 

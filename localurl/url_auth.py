@@ -101,10 +101,10 @@ class IamUrlAuthorizer:
         return _document(policy)
 
 
-def _document(raw: Any) -> PolicyDocument:  # noqa: ANN401 - IAM returns str or dict
+def _document(raw: Any) -> PolicyDocument:
     if isinstance(raw, str):
         return json.loads(unquote(raw)) if raw.startswith("%") else json.loads(raw)
-    return raw  # type: ignore[no-any-return]
+    return raw
 
 
 def _iam_caller(caller: VerifiedCaller) -> IamCaller:

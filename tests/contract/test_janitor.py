@@ -12,9 +12,7 @@ from tests.e2e.janitor import main, stale_e2e_stacks
 from tests.e2e.targets import E2E_TAG, STACK_PREFIX
 
 REGION = "eu-west-1"
-TEMPLATE = json.dumps(
-    {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}}
-)
+TEMPLATE = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}})
 
 
 def _create(cfn, name: str, *, tagged: bool) -> None:

@@ -67,9 +67,9 @@ def test_event_values_match_documented_example_apart_from_dynamic_ones(documente
     event = _documented_request_event()
     event["headers"].pop("user-agent")
     event["headers"].pop("content-type")
-    # The example's apiId says <urlid> while its domainPrefix says <url-id>: one URL id, two spellings.
+    # The example's apiId says <urlid>, its domainPrefix <url-id>: one URL id, two spellings.
     documented["requestContext"]["apiId"] = "<url-id>"
-    # ... and its time (12/Mar) disagrees with its timeEpoch (4 March): we derive both from one clock.
+    # ... and its time (12/Mar) disagrees with its timeEpoch (4 March): both come from one clock.
     documented["requestContext"]["time"] = "04/Mar/2020:19:03:58 +0000"
     assert event == documented
 

@@ -1,4 +1,4 @@
-"""One deployment of the real app per e2e session: local stand-in by default, AWS with --target aws."""
+"""One deployment of the real app per e2e session: the local stand-in, or AWS (--target aws)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Delete this app's e2e stacks older than N hours (left behind by runs that were killed).
 
-    python -m tests.e2e.janitor --older-than-hours 6 [--region eu-west-1] [--dry-run]
+python -m tests.e2e.janitor --older-than-hours 6 [--region eu-west-1] [--dry-run]
 """
 
 from __future__ import annotations
@@ -15,9 +15,16 @@ import boto3
 from tests.e2e.targets import E2E_TAG, STACK_PREFIX, delete_stack_and_wait
 
 _ACTIVE = [
-    "CREATE_COMPLETE", "CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED",
-    "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED",
-    "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE",
+    "CREATE_COMPLETE",
+    "CREATE_FAILED",
+    "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_FAILED",
+    "DELETE_FAILED",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
 ]
 
 

@@ -117,8 +117,8 @@ def aws_deployment(stack_name: str, *, keep_stack: bool) -> Iterator[Deployment]
     session = boto3.Session()
     if session.get_credentials() is None:
         raise E2ESetupError(
-            "--target aws needs AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-            "or OIDC in CI); none were found, so nothing was deployed"
+            "--target aws needs AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or OIDC in CI); none were found, so nothing was deployed"
         )
     region = session.region_name or os.environ.get("AWS_REGION")
     if not region:
@@ -142,10 +142,23 @@ def aws_deployment(stack_name: str, *, keep_stack: bool) -> Iterator[Deployment]
     deployment: Deployment | None = None
     try:
         subprocess.run(
-            [cdk, "deploy", "--require-approval", "never", "--no-notices", "--ci",
-             "--outputs-file", str(outputs_file), "--output", str(workdir / "cdk.out"),
-             *context_args],
-            cwd=ROOT, env=env, check=True, timeout=45 * 60,
+            [
+                cdk,
+                "deploy",
+                "--require-approval",
+                "never",
+                "--no-notices",
+                "--ci",
+                "--outputs-file",
+                str(outputs_file),
+                "--output",
+                str(workdir / "cdk.out"),
+                *context_args,
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=45 * 60,
         )
         outputs = json.loads(outputs_file.read_text())[stack_name]
 

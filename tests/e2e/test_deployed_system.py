@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import requests
-
-from client.errors import AuthError, BadRequestError
 from ml_handler.model import load_model
 from ml_handler.service import InferenceService
+
+from client.errors import AuthError, BadRequestError
 from tests.e2e.clients import invoker_client
 from tests.e2e.targets import Deployment
 

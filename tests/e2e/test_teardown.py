@@ -14,14 +14,19 @@ def test_teardown_deletes_stack_when_test_body_raises() -> None:
     for), its endpoint stops answering, and the original error reaches the caller."""
     stack_name = unique_stack_name()
     with LocalSystem() as system:
-        endpoint = None
-        with pytest.raises(RuntimeError, match="test body failed"):
+        seen: dict[str, object] = {}
+
+        def failing_test_body() -> None:
             with local_deployment(stack_name, system=system) as deployment:
-                endpoint = deployment.endpoint_url
-                assert system.is_deployed(stack_name)
+                seen["endpoint"] = deployment.endpoint_url
+                seen["deployed"] = system.is_deployed(stack_name)
                 raise RuntimeError("test body failed")
 
+        with pytest.raises(RuntimeError, match="test body failed"):
+            failing_test_body()
+
+        assert seen["deployed"] is True
         assert not system.is_deployed(stack_name)
-        assert endpoint is not None
+        endpoint = str(seen["endpoint"])
         with pytest.raises(requests.ConnectionError):
             requests.get(endpoint, timeout=5)
