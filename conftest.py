@@ -57,10 +57,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     del config
+    order: dict[int, int] = {}
     for item in items:
-        parts = Path(str(item.path)).relative_to(ROOT).parts
-        if len(parts) > 1 and parts[0] == "tests" and parts[1] in LAYERS:
-            item.add_marker(getattr(pytest.mark, parts[1]))
+        layer = _layer(item)
+        if layer is not None:
+            item.add_marker(getattr(pytest.mark, layer))
+        order[id(item)] = LAYERS.index(layer) if layer is not None else len(LAYERS)
+    # unit, then contract, then e2e: moto's mock_aws (contract) resets the in-process backends
+    # that the e2e session's deployment lives in, so the layers must not interleave.
+    items.sort(key=lambda item: order[id(item)])
+
+
+def _layer(item: pytest.Item) -> str | None:
+    parts = Path(str(item.path)).relative_to(ROOT).parts
+    if len(parts) > 1 and parts[0] == "tests" and parts[1] in LAYERS:
+        return parts[1]
+    return None
 
 
 @pytest.fixture(scope="session")
