@@ -7,17 +7,22 @@ import os
 
 import aws_cdk as cdk
 
-from infra.config import StackConfig
-from infra.stack import InferenceStack
+from infra.application import add_inference_stack
+from infra.config import ConfigError, StackConfig
 
 
 def main() -> None:
     app = cdk.App()
-    config = StackConfig.from_context(app.node.try_get_context)
+    try:
+        config = StackConfig.from_context(app.node.try_get_context)
+    except ConfigError as error:
+        # One line naming the context key, instead of a traceback from inside `cdk synth`.
+        raise SystemExit(f"cdk context: {error}") from None
+    # Set by the CDK CLI from the caller's profile; unset, the stack is environment-agnostic.
     env = cdk.Environment(
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
     )
-    InferenceStack(app, "InferenceStack", config=config, env=env)
+    add_inference_stack(app, config=config, env=env)
     app.synth()
 
 

@@ -5,16 +5,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handler"
 ORIGINAL_FUNCTION_NAME = "ML-XGBoost"
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+# The retention periods CloudWatch Logs accepts, up to a year (inference logs need no more).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365)
+
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A purely numeric alias name would be read as a version number.
+_ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")
 _PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+_TAG_KEY = re.compile(r"^(?!aws:)[\w.:/=+@ -]{1,128}$")
 
 
-class Architecture(str, Enum):
+class Architecture(StrEnum):
     X86_64 = "x86_64"
     ARM64 = "arm64"
 
@@ -40,26 +48,49 @@ class StackConfig:
     handler_dir: Path = HANDLER_DIR
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.stack_name):
-            raise ConfigError(f"stackName {self.stack_name!r} is not a valid stack name")
-        if self.function_name is not None and not re.match(
-            r"^[A-Za-z0-9_-]{1,64}$", self.function_name
-        ):
-            raise ConfigError(f"functionName {self.function_name!r} is not a valid Lambda name")
+        if not _STACK_NAME.match(self.stack_name):
+            raise ConfigError(
+                f"stackName {self.stack_name!r} is not a valid stack name "
+                "(a letter, then up to 127 letters, digits or hyphens)"
+            )
+        if self.function_name is not None and not _FUNCTION_NAME.match(self.function_name):
+            raise ConfigError(
+                f"functionName {self.function_name!r} is not a valid Lambda name "
+                "(1-64 letters, digits, hyphens or underscores)"
+            )
+        if not _ALIAS_NAME.match(self.alias_name):
+            raise ConfigError(
+                f"aliasName {self.alias_name!r} is not a valid alias name "
+                "(1-128 letters, digits, hyphens or underscores, not only digits)"
+            )
         if not 128 <= self.memory_size <= 10240:
             raise ConfigError(f"memorySize must be 128..10240 MB, got {self.memory_size}")
         if not 1 <= self.timeout_seconds <= 900:
-            raise ConfigError(f"timeout must be 1..900 s, got {self.timeout_seconds}")
+            raise ConfigError(f"timeoutSeconds must be 1..900 s, got {self.timeout_seconds}")
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ConfigError(
+                f"logRetentionDays must be one of {list(LOG_RETENTION_DAYS)}, "
+                f"got {self.log_retention_days}"
+            )
         if self.max_rows < 1:
             raise ConfigError(f"maxRows must be positive, got {self.max_rows}")
         for arn in self.invoker_principal_arns:
             if not _PRINCIPAL_ARN.match(arn):
-                raise ConfigError(f"invokerPrincipals: {arn!r} is not an IAM role or user ARN")
+                raise ConfigError(
+                    f"invokerPrincipals: {arn!r} is not an IAM role or user ARN "
+                    "(arn:aws:iam::123456789012:role/NAME or :user/NAME)"
+                )
+        for key in self.tags:
+            if not _TAG_KEY.match(key):
+                raise ConfigError(f"tags: {key!r} is not a valid tag key")
 
     @classmethod
-    def from_context(cls, get: Callable[[str], object]) -> StackConfig:
-        """Build from CDK context (`-c key=value` or cdk.json); unset keys keep their defaults."""
-        values: dict[str, object] = {}
+    def from_context(cls, get: Callable[[str], Any]) -> StackConfig:
+        """Build from CDK context (`-c key=value` or cdk.json); unset keys keep their defaults.
+
+        `-c` values arrive as strings, cdk.json values as JSON types: both are accepted.
+        """
+        values: dict[str, Any] = {}
         if (name := get("stackName")) is not None:
             values["stack_name"] = str(name)
         function_name = get("functionName")
@@ -79,19 +110,36 @@ class StackConfig:
             ("maxRows", "max_rows"),
         ):
             if (raw := get(key)) is not None:
-                try:
-                    values[attr] = int(str(raw))
-                except ValueError:
-                    raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+                values[attr] = _integer(key, raw)
         if (principals := get("invokerPrincipals")) is not None:
             items = principals if isinstance(principals, list) else str(principals).split(",")
             values["invoker_principal_arns"] = tuple(
                 str(p).strip() for p in items if str(p).strip()
             )
         if (tags := get("tags")) is not None:
-            if isinstance(tags, dict):
-                values["tags"] = {str(k): str(v) for k, v in tags.items()}
-            else:
-                pairs = [p.split("=", 1) for p in str(tags).split(",") if p]
-                values["tags"] = {k: v for k, v in pairs}
-        return cls(**values)  # type: ignore[arg-type]
+            values["tags"] = _tags(tags)
+        return cls(**values)
+
+
+def _integer(key: str, raw: object) -> int:
+    # bool is an int in Python; `-c memorySize=true` is a mistake, not 1 MB.
+    if isinstance(raw, bool):
+        raise ConfigError(f"{key} must be an integer, got {raw!r}")
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+
+
+def _tags(raw: object) -> dict[str, str]:
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    tags: dict[str, str] = {}
+    for pair in (p.strip() for p in str(raw).split(",")):
+        if not pair:
+            continue
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"tags must be key=value pairs separated by commas, got {pair!r}")
+        tags[key.strip()] = value.strip()
+    return tags

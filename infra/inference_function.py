@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnResource, Duration, RemovalPolicy
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -42,7 +44,7 @@ class InferenceFunction(Construct):
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
-            retention=_retention(props.log_retention_days),
+            retention=RETENTION_BY_DAYS[props.log_retention_days],
             removal_policy=RemovalPolicy.DESTROY,
         )
         # A role of our own instead of AWSLambdaBasicExecutionRole, whose logs:* resource is "*".
@@ -76,6 +78,15 @@ class InferenceFunction(Construct):
             log_group=self.log_group,
             environment={"BOOSTER_NTHREAD": "1", "MAX_ROWS": str(props.max_rows)},
         )
+        # CDK makes the function depend on the whole role construct, so that the log permissions
+        # exist before the first invoke. Its role half repeats what the GetAtt in Role already
+        # orders (cfn-lint W3005): depend on the policy alone.
+        policy = cast(
+            CfnResource, self.execution_role.node.find_child("DefaultPolicy").node.default_child
+        )
+        cfn_function = cast(CfnResource, self.function.node.default_child)
+        cfn_function.add_override("DependsOn", [policy.logical_id])
+
         self.alias = lambda_.Alias(
             self, "Alias", alias_name=props.alias_name, version=self.function.current_version
         )
@@ -89,12 +100,9 @@ class InferenceFunction(Construct):
         # (InvokedViaFunctionUrl), scoped to the alias this URL serves.
         return self.url.grant_invoke_url(grantee)
 
-    @property
-    def region(self) -> str:
-        return Stack.of(self).region
 
-
-_RETENTION = {
+# CDK takes an enum, the config a number of days (config.LOG_RETENTION_DAYS lists the same keys).
+RETENTION_BY_DAYS: Mapping[int, logs.RetentionDays] = {
     1: logs.RetentionDays.ONE_DAY,
     3: logs.RetentionDays.THREE_DAYS,
     5: logs.RetentionDays.FIVE_DAYS,
@@ -103,15 +111,8 @@ _RETENTION = {
     30: logs.RetentionDays.ONE_MONTH,
     60: logs.RetentionDays.TWO_MONTHS,
     90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
     180: logs.RetentionDays.SIX_MONTHS,
     365: logs.RetentionDays.ONE_YEAR,
 }
-
-
-def _retention(days: int) -> logs.RetentionDays:
-    try:
-        return _RETENTION[days]
-    except KeyError:
-        raise ValueError(
-            f"logRetentionDays must be one of {sorted(_RETENTION)}, got {days}"
-        ) from None

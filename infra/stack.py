@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from .config import StackConfig
@@ -17,9 +17,16 @@ class InferenceStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: Any
     ) -> None:
-        super().__init__(scope, construct_id, stack_name=config.stack_name, **kwargs)
-        for key, value in config.tags.items():
-            Tags.of(self).add(key, value)
+        # Stack tags (not Tags.of(self)): with @aws-cdk/core:explicitStackTags only these reach the
+        # stack itself, where CloudFormation propagates them and the e2e janitor looks for them.
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=config.stack_name,
+            description="XGBoost inference Lambda behind an IAM-authenticated Function URL",
+            tags=dict(config.tags) or None,
+            **kwargs,
+        )
 
         inference = InferenceFunction(
             self,
@@ -41,12 +48,22 @@ class InferenceStack(Stack):
             props=InvokerRoleProps(trusted_principal_arns=config.invoker_principal_arns),
         )
         inference.grant_invoke_url(invoker.role)
-        acknowledge_known_findings(self, execution_role=inference.execution_role)
+        acknowledge_known_findings(self)
 
         # Output names as the original TypeScript stack had them: existing clients read these.
-        CfnOutput(self, "fnUrlRoleArn", value=invoker.role.role_arn)
-        CfnOutput(self, "EndpointUrl", value=inference.url.url)
-        CfnOutput(self, "Region", value=self.region)
+        CfnOutput(
+            self,
+            "fnUrlRoleArn",
+            value=invoker.role.role_arn,
+            description="Role to assume (STS) before signing requests to the URL",
+        )
+        CfnOutput(
+            self,
+            "EndpointUrl",
+            value=inference.url.url,
+            description="Function URL of the alias (AWS_IAM: SigV4-signed requests only)",
+        )
+        CfnOutput(self, "Region", value=self.region, description="Region to sign requests for")
         CfnOutput(self, "FunctionName", value=inference.function.function_name)
         CfnOutput(self, "AliasName", value=inference.alias.alias_name)
 

@@ -35,10 +35,15 @@ def synth(
     app_dir: Path = PROJECT_ROOT,
 ) -> SynthesizedStack:
     # The CLI's protocol with the app: CDK_OUTDIR and CDK_CONTEXT_JSON in, a cloud assembly out.
+    # Like the CLI, context from cdk.json comes first and the caller's (-c) overrides it.
+    cdk_json = app_dir / "cdk.json"
+    project_context = (
+        json.loads(cdk_json.read_text()).get("context", {}) if cdk_json.exists() else {}
+    )
     env = {
         **os.environ,
         "CDK_OUTDIR": str(outdir),
-        "CDK_CONTEXT_JSON": json.dumps(context),
+        "CDK_CONTEXT_JSON": json.dumps({**project_context, **context}),
         "CDK_DEFAULT_ACCOUNT": account,
         "CDK_DEFAULT_REGION": region,
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
