@@ -37,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--target",
         choices=("local", "aws"),
         default="local",
-        help="where tests/e2e deploys the app: the local IAM-enforcing stand-in or a real AWS account",
+        help="where tests/e2e deploys the app: the local IAM-enforcing stand-in, or AWS",
     )
     group.addoption(
         "--keep-stack",
