@@ -84,6 +84,9 @@ class FunctionUrlServer(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: FunctionUrlServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm and delayed ACKs each
+    # keep-alive response would wait ~40 ms for the peer's ACK.
+    disable_nagle_algorithm = True
     methods: ClassVar[tuple[str, ...]] = (
         "GET",
         "POST",

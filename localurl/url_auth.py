@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +30,7 @@ class IamUrlAuthorizer:
         function_arn: str,
         account_id: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy_cache_seconds: float = 2.0,
     ) -> None:
         self._moto = moto
         self._function_arn = function_arn
@@ -35,6 +38,12 @@ class IamUrlAuthorizer:
         self._clock = clock
         self._iam = moto.client("iam")
         self._lambda = moto.client("lambda")
+        # IAM is eventually consistent on AWS too (changes take seconds to apply): reading the
+        # policies through the IAM API at most every couple of seconds keeps each signed request
+        # from paying four API round trips, without pretending to be more current than AWS.
+        self._policy_cache_seconds = policy_cache_seconds
+        self._cache: dict[str, tuple[float, list[PolicyDocument], PolicyDocument | None]] = {}
+        self._cache_lock = threading.Lock()
 
     def __call__(self, request: SignedRequest) -> IamCaller:
         try:
@@ -51,9 +60,10 @@ class IamUrlAuthorizer:
         except AuthFailure as failure:
             log.info("authentication refused: %s", failure.code)
             raise AccessDenied(failure.message) from None
+        identity_policies, resource_policy = self._policies(caller.principal_arn)
         allowed, reason = is_url_invoke_allowed(
-            identity_policies=self._identity_policies(caller.principal_arn),
-            resource_policy=self._resource_policy(),
+            identity_policies=identity_policies,
+            resource_policy=resource_policy,
             function_arn=self._function_arn,
             auth_type="AWS_IAM",
             principal_arn=caller.principal_arn,
@@ -64,6 +74,17 @@ class IamUrlAuthorizer:
             log.info("authorization refused for %s: %s", caller.principal_arn, reason)
             raise AccessDenied("Forbidden")
         return _iam_caller(caller)
+
+    def _policies(self, principal_arn: str) -> tuple[list[PolicyDocument], PolicyDocument | None]:
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(principal_arn)
+        if cached is not None and now - cached[0] < self._policy_cache_seconds:
+            return cached[1], cached[2]
+        identity, resource = self._identity_policies(principal_arn), self._resource_policy()
+        with self._cache_lock:
+            self._cache[principal_arn] = (now, identity, resource)
+        return identity, resource
 
     def _identity_policies(self, principal_arn: str) -> list[PolicyDocument]:
         # The policies as the template created them in moto, read through the IAM API.
