@@ -23,8 +23,9 @@ class RequestLogger:
         status: int,
         duration_ms: float,
         error_code: str | None,
+        failure: BaseException | None = None,
     ) -> None:
-        record = {
+        record: dict[str, object] = {
             "level": "ERROR" if status >= 500 else "INFO",
             "message": "request",
             "request_id": request_id,
@@ -35,18 +36,11 @@ class RequestLogger:
         }
         if error_code is not None:
             record["error_code"] = error_code
+        if failure is not None:
+            # On the request's own line, so a 500 is still one line: the traceback holds code
+            # locations and exception text, not the event.
+            record["traceback"] = "".join(traceback.format_exception(failure))
         self._write(record)
-
-    def internal_error(self, *, request_id: str, exc: BaseException) -> None:
-        # The traceback holds code locations and exception text, not the event.
-        self._write(
-            {
-                "level": "ERROR",
-                "message": "internal error",
-                "request_id": request_id,
-                "traceback": "".join(traceback.format_exception(exc)),
-            }
-        )
 
     def _write(self, record: dict[str, object]) -> None:
         stream = self._stream or sys.stdout

@@ -43,11 +43,15 @@ def load_model(path: Path, *, nthread: int) -> LoadedModel:
         raw = path.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror}") from exc
+    if not raw:
+        # xgboost 3.2 calls std::terminate on an empty buffer: the process would die silently.
+        raise ModelLoadError(f"{path} is not an XGBoost JSON/UBJSON model: the file is empty")
     booster = xgb.Booster()
     try:
         # Loading from a bytearray lets xgboost sniff JSON vs UBJSON by content.
         booster.load_model(bytearray(raw))
-    except xgb.core.XGBoostError as exc:
+    except (xgb.core.XGBoostError, UnicodeDecodeError) as exc:
+        # UnicodeDecodeError: xgboost's message quotes the bad bytes and then fails to decode.
         raise ModelLoadError(f"{path} is not an XGBoost JSON/UBJSON model: {exc}") from exc
     names = booster.feature_names
     if not names:

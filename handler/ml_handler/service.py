@@ -6,11 +6,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .batch import to_matrix
 from .config import HandlerConfig
 from .errors import RequestError
 from .logs import RequestLogger
 from .model import LoadedModel, load_model
-from .parsing import check_content_type, decode_body, parse_json, to_matrix
+from .parsing import check_content_type, decode_body, parse_json
 from .responses import (
     error_response,
     internal_error_response,
@@ -43,6 +44,7 @@ class InferenceService:
         method = "UNKNOWN"
         rows = 0
         error_code: str | None = None
+        failure: Exception | None = None
         try:
             method = str(event.get("requestContext", {}).get("http", {}).get("method", "")).upper()
             if method == "POST":
@@ -63,7 +65,7 @@ class InferenceService:
             response = error_response(exc)
         except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a 500
             error_code = "internal_error"
-            self._logger.internal_error(request_id=request_id, exc=exc)
+            failure = exc
             response = internal_error_response(request_id)
         self._logger.request(
             request_id=request_id,
@@ -72,6 +74,7 @@ class InferenceService:
             status=response["statusCode"],
             duration_ms=(time.perf_counter() - started) * 1000,
             error_code=error_code,
+            failure=failure,
         )
         return response
 

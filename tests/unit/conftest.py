@@ -1,0 +1,51 @@
+"""Unit-layer fixtures: sockets blocked, a small model trained here (JSON and UBJ), services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pytest_socket
+import xgboost as xgb
+from ml_handler.model import LoadedModel, load_model
+from ml_handler.service import InferenceService
+
+from tests.unit.small_model import SMALL_MAX_ROWS, train_small_model
+
+
+@pytest.fixture(autouse=True)
+def _block_sockets() -> Iterator[None]:
+    # Unit tests are offline by construction; subprocesses (the simulated image) are unaffected.
+    pytest_socket.disable_socket(allow_unix_socket=True)
+    yield
+    pytest_socket.enable_socket()
+
+
+@pytest.fixture(scope="session")
+def small_model_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    booster = train_small_model()
+    folder = tmp_path_factory.mktemp("small-model")
+    paths = {"json": folder / "model.json", "ubj": folder / "model.ubj"}
+    for path in paths.values():
+        booster.save_model(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def small_model(small_model_paths: dict[str, Path]) -> LoadedModel:
+    return load_model(small_model_paths["ubj"], nthread=1)
+
+
+@pytest.fixture(scope="session")
+def small_service(small_model: LoadedModel) -> InferenceService:
+    return InferenceService(model=small_model, max_rows=SMALL_MAX_ROWS)
+
+
+@pytest.fixture(scope="session")
+def reference_booster(small_model_paths: dict[str, Path]) -> xgb.Booster:
+    """The same model loaded by xgboost alone: the oracle the handler is compared against."""
+    booster = xgb.Booster()
+    booster.load_model(small_model_paths["json"])
+    booster.set_param({"nthread": 1})
+    return booster

@@ -1,0 +1,482 @@
+"""Simulate the handler image without Docker: read handler/Dockerfile, lay out a task root from
+exactly what it COPYs (honouring .dockerignore), run its pip RUN step with the image's Python,
+then call the CMD's handler in an isolated interpreter that sees nothing but that task root.
+
+Used by tests/unit/test_image.py and by bench/handler_bench.py (cold start, image size), so both
+measure the same layout from the same cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# pip --target output, reused across runs: an install takes 10-60 s, a hardlinked copy < 1 s.
+CACHE_DIR = ROOT / ".tox" / "image-sim"
+# What the Lambda base images define before the Dockerfile runs.
+BASE_IMAGE_ENV = {"LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime"}
+LAMBDA_BASE_IMAGE = re.compile(r"^public\.ecr\.aws/lambda/python:(?P<major>\d+)\.(?P<minor>\d+)")
+
+
+class ImageBuildError(RuntimeError):
+    """The Dockerfile asks for something the real build would refuse (or we cannot simulate)."""
+
+
+# --- Dockerfile -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    base_image: str
+    instructions: tuple[Instruction, ...]
+    cmd: tuple[str, ...]
+
+    @property
+    def python_version(self) -> tuple[int, int] | None:
+        match = LAMBDA_BASE_IMAGE.match(self.base_image)
+        return (int(match["major"]), int(match["minor"])) if match else None
+
+    def of(self, keyword: str) -> list[Instruction]:
+        return [step for step in self.instructions if step.keyword == keyword]
+
+
+def parse_dockerfile(text: str) -> Dockerfile:
+    instructions: list[Instruction] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        logical = (pending + stripped).strip()
+        pending = ""
+        keyword, _, arguments = logical.partition(" ")
+        instructions.append(Instruction(keyword.upper(), arguments.strip()))
+    froms = [step for step in instructions if step.keyword == "FROM"]
+    if len(froms) != 1:
+        raise ImageBuildError(f"expected one FROM (no multi-stage builds), found {len(froms)}")
+    base = next(word for word in froms[0].arguments.split() if not word.startswith("--"))
+    cmds = [step for step in instructions if step.keyword == "CMD"]
+    if not cmds:
+        raise ImageBuildError("the Dockerfile has no CMD naming the handler")
+    # Docker uses the last CMD; the Lambda images take the exec (JSON) form.
+    cmd = json.loads(cmds[-1].arguments)
+    return Dockerfile(base_image=base, instructions=tuple(instructions), cmd=tuple(cmd))
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name = match["braced"] or match["bare"]
+        if name not in env:
+            raise ImageBuildError(f"${name} is not defined at this point of the Dockerfile")
+        return env[name]
+
+    return re.sub(r"\$(?:\{(?P<braced>\w+)\}|(?P<bare>\w+))", substitute, text)
+
+
+def parse_env(arguments: str) -> dict[str, str]:
+    words = shlex.split(arguments)
+    if words and "=" not in words[0]:
+        # Legacy form: ENV KEY value with spaces
+        return {words[0]: " ".join(words[1:])}
+    return dict(word.split("=", 1) for word in words)
+
+
+# --- .dockerignore ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    pattern: re.Pattern[str]
+    negated: bool
+
+
+def parse_dockerignore(text: str) -> list[IgnoreRule]:
+    rules = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        body = line[1:].strip() if negated else line
+        body = os.path.normpath(body).lstrip("/")
+        rules.append(IgnoreRule(re.compile(_glob_to_regex(body)), negated))
+    return rules
+
+
+def _glob_to_regex(pattern: str) -> str:
+    # Go's filepath.Match, as Docker uses it: * and ? stop at "/", ** crosses directories.
+    out, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            if pattern.startswith("/", i):
+                out[-1] = "(?:.*/)?"
+                i += 1
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = pattern.index("]", i + 1)
+            body = pattern[i + 1 : end].replace("\\", "\\\\")
+            out.append("[" + ("^" + body[1:] if body.startswith("^") else body) + "]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out) + r"\Z"
+
+
+def is_ignored(relative: str, rules: Sequence[IgnoreRule]) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parent folders wins."""
+    parts = relative.split("/")
+    candidates = ["/".join(parts[: depth + 1]) for depth in range(len(parts))]
+    ignored = False
+    for rule in rules:
+        if any(rule.pattern.match(candidate) for candidate in candidates):
+            ignored = not rule.negated
+    return ignored
+
+
+def context_files(context: Path) -> set[str]:
+    """Every file of the build context that Docker would send, as posix paths."""
+    ignore = context / ".dockerignore"
+    rules = parse_dockerignore(ignore.read_text()) if ignore.exists() else []
+    sent = set()
+    for path in context.rglob("*"):
+        if path.is_file():
+            relative = path.relative_to(context).as_posix()
+            if not is_ignored(relative, rules):
+                sent.add(relative)
+    return sent
+
+
+# --- building the task root -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimulatedImage:
+    task_root: Path
+    python: str
+    env: dict[str, str]
+    handler: str
+    copied: frozenset[str] = field(default_factory=frozenset)
+    # The cached pip --target output of each RUN step (what `du` of the deps layer measures).
+    layers: tuple[Path, ...] = ()
+
+
+def build_image(context: Path, task_root: Path, python: str) -> SimulatedImage:
+    """Replay the Dockerfile's COPY, RUN (pip only) and ENV steps into `task_root`."""
+    dockerfile = parse_dockerfile((context / "Dockerfile").read_text())
+    sent = context_files(context)
+    task_root.mkdir(parents=True, exist_ok=True)
+    env = {**BASE_IMAGE_ENV, "LAMBDA_TASK_ROOT": str(task_root)}
+    image_env: dict[str, str] = {}
+    copied: set[str] = set()
+    layers: list[Path] = []
+    for step in dockerfile.instructions:
+        if step.keyword in ("FROM", "CMD"):
+            continue
+        if step.keyword == "COPY":
+            copied |= _copy(expand(step.arguments, env), context, sent, task_root)
+        elif step.keyword == "RUN":
+            layers.append(_run_pip(expand(step.arguments, env), python, task_root))
+        elif step.keyword == "ENV":
+            values = {key: expand(value, env) for key, value in parse_env(step.arguments).items()}
+            env.update(values)
+            image_env.update(values)
+        elif step.keyword not in ("ARG", "LABEL", "WORKDIR"):
+            raise ImageBuildError(f"the simulation does not know {step.keyword}: {step.arguments}")
+    if len(dockerfile.cmd) != 1:
+        raise ImageBuildError(f"CMD must name one handler, got {list(dockerfile.cmd)}")
+    return SimulatedImage(
+        task_root=task_root,
+        python=python,
+        env={**image_env, "LAMBDA_TASK_ROOT": str(task_root)},
+        handler=dockerfile.cmd[0],
+        copied=frozenset(copied),
+        layers=tuple(layers),
+    )
+
+
+def _copy(arguments: str, context: Path, sent: set[str], task_root: Path) -> set[str]:
+    if arguments.startswith("["):
+        words = list(json.loads(arguments))
+    else:
+        words = [word for word in shlex.split(arguments) if not word.startswith("--")]
+    *sources, destination = words
+    dest_is_dir = destination.endswith("/") or len(sources) > 1
+    dest = Path(destination)
+    if not dest.is_relative_to(task_root):
+        raise ImageBuildError(f"COPY outside the task root: {destination}")
+    copied: set[str] = set()
+    for source in sources:
+        source = source.strip("/") if source not in ("/", ".", "./") else ""
+        if source in sent:
+            target = dest / Path(source).name if dest_is_dir else dest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(context / source, target)
+            copied.add(target.relative_to(task_root).as_posix())
+            continue
+        prefix = f"{source}/" if source else ""
+        members = sorted(name for name in sent if name.startswith(prefix))
+        if not members:
+            # What `docker build` says when .dockerignore (or a typo) hides the source.
+            raise ImageBuildError(f"COPY failed: {source!r} not found in the build context")
+        for name in members:
+            target = dest / name[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(context / name, target)
+            copied.add(target.relative_to(task_root).as_posix())
+    return copied
+
+
+def _run_pip(command: str, python: str, task_root: Path) -> Path:
+    words = shlex.split(command)
+    if words[:2] not in (["pip", "install"], ["pip3", "install"]):
+        raise ImageBuildError(f"the simulation runs only `pip install` steps, not: {command}")
+    target = _option(words, "--target")
+    if target is None or Path(target) != task_root:
+        raise ImageBuildError("pip install must --target the task root, as the image loads it")
+    requirements = [Path(path) for path in _options(words, "-r", "--requirement")]
+    key_material = [python_version_of(python), *words]
+    for path in requirements:
+        key_material.append(path.read_text())
+    key = hashlib.sha256("\0".join(key_material).replace(str(task_root), "$ROOT").encode())
+    layer = _cached_layer(key.hexdigest()[:16], python, words, target)
+    _link_tree(layer, task_root)
+    return layer
+
+
+def _cached_layer(key: str, python: str, words: list[str], target: str) -> Path:
+    layer = CACHE_DIR / key
+    if (layer / ".complete").exists():
+        return layer
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=CACHE_DIR))
+    redirected = [
+        str(staging)
+        if word == target
+        else f"--target={staging}"
+        if word == f"--target={target}"
+        else word
+        for word in words[1:]
+    ]
+    argv = [python, "-m", "pip", *redirected]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ImageBuildError(f"{' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}")
+    (staging / ".complete").write_text(" ".join(argv) + "\n")
+    try:
+        staging.rename(layer)
+    except OSError:
+        # Another run finished the same layer first: its copy is as good as ours.
+        shutil.rmtree(staging, ignore_errors=True)
+    return layer
+
+
+def _link_tree(source: Path, destination: Path) -> None:
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(
+        source,
+        destination,
+        copy_function=link_or_copy,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".complete"),
+    )
+
+
+def _option(words: list[str], name: str) -> str | None:
+    found = _options(words, name)
+    return found[-1] if found else None
+
+
+def _options(words: list[str], *names: str) -> list[str]:
+    values = []
+    for index, word in enumerate(words):
+        for name in names:
+            if word == name and index + 1 < len(words):
+                values.append(words[index + 1])
+            elif word.startswith(name + "="):
+                values.append(word.split("=", 1)[1])
+    return values
+
+
+def directory_size_mb(path: Path) -> float:
+    """Disk usage as du counts it (allocated blocks), in MiB."""
+    total = sum(entry.lstat().st_blocks * 512 for entry in path.rglob("*"))
+    return total / 2**20
+
+
+# --- the image's interpreter ------------------------------------------------------------------
+
+
+@cache
+def python_version_of(python: str) -> str:
+    result = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.strip()
+
+
+def find_python(version: tuple[int, int]) -> str | None:
+    """An interpreter of `version` with pip: PATH first, then pyenv's versions."""
+    name = f"python{version[0]}.{version[1]}"
+    candidates: list[str] = []
+    if found := shutil.which(name):
+        candidates.append(found)
+    roots = [
+        os.environ.get("PYENV_ROOT"),
+        _pyenv_root(),
+        str(Path.home() / ".pyenv"),
+        "/root/.pyenv",
+    ]
+    for root in filter(None, roots):
+        versions = sorted(Path(root, "versions").glob(f"{version[0]}.{version[1]}*"), reverse=True)
+        candidates.extend(str(path / "bin" / name) for path in versions)
+    for candidate in dict.fromkeys(candidates):
+        if _usable(candidate, version):
+            return candidate
+    return None
+
+
+def _pyenv_root() -> str | None:
+    if not shutil.which("pyenv"):
+        return None
+    result = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or None
+
+
+def _usable(python: str, version: tuple[int, int]) -> bool:
+    # pyenv shims exist for every installed version but fail unless that version is selected.
+    try:
+        result = subprocess.run(
+            [python, "-c", "import sys, pip; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except OSError:
+        return False
+    return result.returncode == 0 and result.stdout.strip() == f"{version[0]}.{version[1]}"
+
+
+# --- invoking the handler like the Lambda runtime ---------------------------------------------
+
+# Runs under `python -I -S -B`: no site-packages, no PYTHON* variables, no cwd on sys.path, no
+# bytecode writes (the image's file system is read-only). Like the runtime, it puts the task root
+# first on sys.path, imports the handler module once (init), then calls it once per event.
+BOOTSTRAP = r"""
+import importlib, json, sys, sysconfig
+task_root, handler, events_path, out_path = sys.argv[1:5]
+sys.path.insert(0, task_root)
+result = {"python": "%d.%d.%d" % sys.version_info[:3]}
+def done(code):
+    result["modules"] = {
+        name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
+    }
+    result["stdlib"] = [sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]]
+    with open(out_path, "w") as out:
+        json.dump(result, out)
+    sys.exit(code)
+module_name, _, function_name = handler.rpartition(".")
+try:
+    function = getattr(importlib.import_module(module_name), function_name)
+except Exception as exc:
+    result["init_error"] = "%s: %s" % (type(exc).__name__, exc)
+    done(3)
+class Context:
+    def __init__(self, request_id):
+        self.aws_request_id = request_id
+with open(events_path) as handle:
+    events = json.load(handle)
+result["responses"] = [function(event, Context("sim-%d" % i)) for i, event in enumerate(events)]
+done(0)
+"""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    returncode: int
+    python: str | None
+    responses: list[dict[str, object]]
+    init_error: str | None
+    modules: dict[str, str | None]
+    stdlib: list[str]
+    stdout: str
+    stderr: str
+
+
+def invoke(image: SimulatedImage, events: Iterable[Mapping[str, object]]) -> Invocation:
+    with tempfile.TemporaryDirectory() as scratch:
+        events_path = Path(scratch, "events.json")
+        out_path = Path(scratch, "result.json")
+        events_path.write_text(json.dumps(list(events)))
+        completed = subprocess.run(
+            [*isolated_argv(image), str(events_path), str(out_path)],
+            cwd=image.task_root,
+            env=runtime_env(image),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        result = json.loads(out_path.read_text()) if out_path.exists() else {}
+    return Invocation(
+        returncode=completed.returncode,
+        python=result.get("python"),
+        responses=result.get("responses", []),
+        init_error=result.get("init_error"),
+        modules=result.get("modules", {}),
+        stdlib=result.get("stdlib", []),
+        stdout=completed.stdout,
+        stderr=completed.stderr,
+    )
+
+
+def isolated_argv(image: SimulatedImage) -> list[str]:
+    return [image.python, "-I", "-S", "-B", "-c", BOOTSTRAP, str(image.task_root), image.handler]
+
+
+def runtime_env(image: SimulatedImage) -> dict[str, str]:
+    # A fresh environment, as in Lambda: nothing of the test process (MODEL_PATH, MAX_ROWS...).
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":UTC", **image.env}
+
+
+def current_python() -> str:
+    return sys.executable

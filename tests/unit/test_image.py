@@ -1,0 +1,237 @@
+"""The handler image, simulated: the Dockerfile's own COPY/RUN/ENV/CMD replayed into a task root
+with the image's Python, and the handler invoked in an interpreter that sees only that root."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from ml_handler.config import HandlerConfig
+from ml_handler.service import InferenceService
+
+from tests.unit import image_sim
+from tests.unit.events import FakeContext, function_url_event, post
+
+MIN_PYTHON = (3, 12)
+PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)$")
+FORBIDDEN = {"xgboost", "pandas", "scikit-learn", "sklearn"}
+
+
+@pytest.fixture(scope="session")
+def dockerfile(handler_dir: Path) -> image_sim.Dockerfile:
+    return image_sim.parse_dockerfile((handler_dir / "Dockerfile").read_text())
+
+
+@pytest.fixture(scope="session")
+def image_python(dockerfile: image_sim.Dockerfile) -> str:
+    version = dockerfile.python_version
+    found = image_sim.find_python(version) if version else None
+    if found:
+        return found
+    # Said out loud, in the warnings summary: the run is weaker than it looks, not skipped.
+    wanted = f"python{version[0]}.{version[1]}" if version else "the image's Python"
+    warnings.warn(
+        f"no {wanted} with pip on PATH or in pyenv: simulating the image with the "
+        f"current interpreter {sys.version.split()[0]} ({sys.executable}) instead",
+        stacklevel=1,
+    )
+    return sys.executable
+
+
+@pytest.fixture(scope="session")
+def image(handler_dir, image_python, tmp_path_factory) -> image_sim.SimulatedImage:
+    return image_sim.build_image(
+        handler_dir, tmp_path_factory.mktemp("image") / "task", image_python
+    )
+
+
+@pytest.fixture(scope="session")
+def in_process() -> InferenceService:
+    # An empty environment: the bundled model and the defaults, as in the image.
+    return InferenceService.from_config(HandlerConfig.from_env({}))
+
+
+def copy_context(handler_dir: Path, destination: Path) -> Path:
+    shutil.copytree(handler_dir, destination, ignore=shutil.ignore_patterns("__pycache__"))
+    return destination
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}: the negative test no longer edits anything"
+    path.write_text(text.replace(old, new))
+
+
+# --- what the Dockerfile and requirements declare ---------------------------------------------
+
+
+def test_dockerfile_base_is_lambda_python_at_least_312(dockerfile):
+    assert image_sim.LAMBDA_BASE_IMAGE.match(dockerfile.base_image), dockerfile.base_image
+    assert dockerfile.python_version is not None
+    assert dockerfile.python_version >= MIN_PYTHON
+
+
+def test_dockerfile_cmd_names_lambda_handler_function(dockerfile):
+    (handler,) = dockerfile.cmd
+    assert handler == "ml_handler.app.lambda_handler"
+
+
+def test_requirements_pin_every_dependency_exactly_without_heavy_packages(handler_dir):
+    lines = [
+        line.split("#", 1)[0].strip()
+        for line in (handler_dir / "requirements.txt").read_text().splitlines()
+    ]
+    pins = [line for line in lines if line]
+    assert pins, "requirements.txt pins nothing"
+    names = set()
+    for pin in pins:
+        match = PIN.match(pin)
+        assert match, f"{pin!r} is not an exact name==version pin"
+        names.add(match["name"].lower().replace("_", "-"))
+    assert "xgboost-cpu" in names
+    assert not names & FORBIDDEN, f"the image must not install {sorted(names & FORBIDDEN)}"
+
+
+# --- the simulated image ----------------------------------------------------------------------
+
+
+def test_task_root_holds_only_what_dockerfile_copies(image, handler_dir):
+    expected = {"requirements.txt", "model/model.ubj"} | {
+        f"ml_handler/{path.name}" for path in (handler_dir / "ml_handler").glob("*.py")
+    }
+    assert image.copied == expected
+    ours = {
+        path.relative_to(image.task_root).as_posix()
+        for folder in ("ml_handler", "model")
+        for path in (image.task_root / folder).rglob("*")
+        if path.is_file()
+    }
+    assert ours == expected - {"requirements.txt"}
+    # Everything else at the top of the task root came from the pip RUN step.
+    (layer,) = image.layers
+    installed = {path.name for path in layer.iterdir()} - {".complete"}
+    top_level = {path.name for path in image.task_root.iterdir()}
+    assert top_level == installed | {"requirements.txt", "ml_handler", "model"}
+
+
+def test_image_env_set_from_dockerfile(image):
+    assert image.env["BOOSTER_NTHREAD"] == "1"
+    assert image.env["LAMBDA_TASK_ROOT"] == str(image.task_root)
+
+
+def test_simulated_image_answers_like_in_process_handler(image, dockerfile, in_process, samples):
+    names = list(samples[0])
+    events = [
+        post(samples),
+        post([[sample[name] for name in names] for sample in samples]),
+        function_url_event("GET"),
+    ]
+    run = image_sim.invoke(image, events)
+    assert run.returncode == 0, run.stderr
+    assert run.init_error is None
+    if image.python != sys.executable:
+        major, minor = dockerfile.python_version
+        assert run.python.startswith(f"{major}.{minor}.")
+    expected = [in_process.handle(event, FakeContext()) for event in events]
+    assert [response["statusCode"] for response in run.responses] == [200, 200, 200]
+    assert run.responses == expected
+    predictions = json.loads(run.responses[0]["body"])
+    assert len(predictions) == len(samples)
+    # One log line per invocation, on stdout, as the runtime forwards it to CloudWatch.
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["request_id"] for line in lines] == ["sim-0", "sim-1", "sim-2"]
+
+
+def test_simulated_image_imports_nothing_from_outside_task_root(image, samples):
+    run = image_sim.invoke(image, [post(samples)])
+    assert run.returncode == 0, run.stderr
+    outside = {
+        name: path
+        for name, path in run.modules.items()
+        if path
+        and not path.startswith(str(image.task_root))
+        and not any(path.startswith(folder) for folder in run.stdlib)
+    }
+    assert outside == {}
+    for package in ("ml_handler", "xgboost", "numpy", "orjson"):
+        assert run.modules[package].startswith(str(image.task_root)), package
+
+
+# --- negative checks: the simulation notices a broken image -----------------------------------
+
+
+def test_simulated_image_fails_when_dependency_dropped(handler_dir, image_python, tmp_path):
+    # scipy is only a transitive dependency (of xgboost): --no-deps makes its pin load-bearing.
+    context = copy_context(handler_dir, tmp_path / "context")
+    edit(context / "requirements.txt", "scipy==", "# dropped: scipy==")
+    image = image_sim.build_image(context, tmp_path / "task", image_python)
+    run = image_sim.invoke(image, [post([{}])])
+    assert run.returncode != 0
+    assert run.init_error is not None
+    assert "scipy" in run.init_error
+
+
+def test_simulated_image_fails_when_cmd_names_wrong_module(handler_dir, image_python, tmp_path):
+    context = copy_context(handler_dir, tmp_path / "context")
+    edit(
+        context / "Dockerfile",
+        '"ml_handler.app.lambda_handler"',
+        '"ml_handler.main.lambda_handler"',
+    )
+    image = image_sim.build_image(context, tmp_path / "task", image_python)
+    run = image_sim.invoke(image, [function_url_event("GET")])
+    assert run.returncode != 0
+    assert run.init_error is not None
+    assert "ModuleNotFoundError" in run.init_error
+
+
+def test_simulated_image_fails_when_model_not_copied(handler_dir, image_python, tmp_path):
+    context = copy_context(handler_dir, tmp_path / "context")
+    edit(context / "Dockerfile", "COPY model/model.ubj", "# COPY model/model.ubj")
+    image = image_sim.build_image(context, tmp_path / "task", image_python)
+    run = image_sim.invoke(image, [function_url_event("GET")])
+    assert run.returncode != 0
+    assert run.init_error is not None
+    assert "ModelLoadError" in run.init_error
+
+
+def test_build_fails_when_dockerignore_hides_copied_file(handler_dir, image_python, tmp_path):
+    context = copy_context(handler_dir, tmp_path / "context")
+    edit(context / ".dockerignore", "!model/model.ubj", "")
+    with pytest.raises(image_sim.ImageBuildError, match=r"model/model\.ubj"):
+        image_sim.build_image(context, tmp_path / "task", image_python)
+
+
+def test_dockerignore_excludes_files_inside_copied_folder(handler_dir, image_python, tmp_path):
+    context = copy_context(handler_dir, tmp_path / "context")
+    (context / "ml_handler" / "notes.txt").write_text("not code")
+    (context / "ml_handler" / "__pycache__").mkdir()
+    (context / "ml_handler" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"stale")
+    (context / "ml_handler" / "sub").mkdir()
+    (context / "ml_handler" / "sub" / "deep.py").write_text("")
+    image = image_sim.build_image(context, tmp_path / "task", image_python)
+    copied = {path.name for path in (image.task_root / "ml_handler").rglob("*")}
+    assert copied == {path.name for path in (handler_dir / "ml_handler").glob("*.py")}
+
+
+@pytest.mark.parametrize(
+    ("path", "ignored"),
+    [
+        ("Dockerfile", False),
+        ("ml_handler/app.py", False),
+        ("ml_handler/__pycache__/app.cpython-312.pyc", True),
+        ("ml_handler/sub/deep.py", True),
+        ("model/model.ubj", False),
+        ("model/model_card.json", True),
+        (".dockerignore", True),
+        ("cdk.out/asset.txt", True),
+    ],
+)
+def test_dockerignore_rules_follow_docker_last_match_wins(handler_dir, path, ignored):
+    rules = image_sim.parse_dockerignore((handler_dir / ".dockerignore").read_text())
+    assert image_sim.is_ignored(path, rules) is ignored

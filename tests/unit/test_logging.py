@@ -1,0 +1,115 @@
+"""Request logs: one JSON line per request on stdout, never the body, headers or credentials."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ml_handler.service import InferenceService
+
+from tests.unit.events import FakeContext, function_url_event, post
+from tests.unit.small_model import FEATURES
+
+SECRET_AUTHORIZATION = (
+    "AWS4-HMAC-SHA256 Credential=ASIAQSECRETKEY7/20240101/us-east-1/lambda/aws4_request, "
+    "SignedHeaders=host;x-amz-date, Signature=5ecre75ignature0123456789abcdef"
+)
+SECRET_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKENdoNotLogMe"
+BODY_MARKER = 7713.25  # a value that appears nowhere but in the request body
+SECRETS = [SECRET_AUTHORIZATION, "ASIAQSECRETKEY7", "5ecre75ignature", SECRET_TOKEN, "7713.25"]
+
+
+def secret_event(method: str, body: str | None) -> dict[str, object]:
+    return function_url_event(
+        method,
+        body,
+        headers={
+            "content-type": "application/json",
+            "authorization": SECRET_AUTHORIZATION,
+            "x-amz-security-token": SECRET_TOKEN,
+            "x-amz-date": "20240101T000000Z",
+        },
+    )
+
+
+def log_lines(text: str) -> list[dict[str, object]]:
+    lines = text.splitlines()
+    records = [json.loads(line) for line in lines]  # every line must be JSON
+    assert all(isinstance(record, dict) for record in records)
+    return records
+
+
+REQUESTS = {
+    "ok": ("POST", json.dumps([[BODY_MARKER, 1, 2, 3, 0]]), 200),
+    "records": (
+        "POST",
+        json.dumps([dict(zip(FEATURES, [BODY_MARKER, 1, 2, 3, 0], strict=True))]),
+        200,
+    ),
+    "bad_value": ("POST", json.dumps([[BODY_MARKER, "7713.25", 2, 3, 0]]), 400),
+    "bad_json": ("POST", "[[7713.25, ", 400),
+    "unknown_key": ("POST", json.dumps([{"7713.25": 1}]), 400),
+    "get": ("GET", None, 200),
+    "put": ("PUT", json.dumps([[BODY_MARKER]]), 405),
+}
+
+
+@pytest.mark.parametrize(("method", "body", "status"), REQUESTS.values(), ids=REQUESTS.keys())
+def test_one_json_log_line_per_request_without_secrets(small_service, capsys, method, body, status):
+    response = small_service.handle(secret_event(method, body), FakeContext("req-log-1"))
+    assert response["statusCode"] == status
+    out, err = capsys.readouterr()
+    (line,) = log_lines(out)
+    assert line["request_id"] == "req-log-1"
+    assert line["status"] == status
+    assert line["method"] == method
+    assert line["rows"] == (1 if status == 200 and method == "POST" else 0)
+    assert isinstance(line["duration_ms"], float)
+    assert line["duration_ms"] >= 0
+    for secret in SECRETS:
+        assert secret not in out + err
+
+
+def test_log_lines_match_requests_one_to_one(small_service, capsys):
+    for index in range(5):
+        small_service.handle(post([[index, 1, 2, 3, 0]] * (index + 1)), FakeContext(f"r{index}"))
+    lines = log_lines(capsys.readouterr().out)
+    assert [(line["request_id"], line["rows"]) for line in lines] == [
+        (f"r{index}", index + 1) for index in range(5)
+    ]
+
+
+def test_request_id_from_event_when_context_lacks_one(small_service, capsys):
+    small_service.handle(function_url_event("GET", request_id="evt-42"), None)
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["request_id"] == "evt-42"
+
+
+def test_internal_error_returns_500_with_request_id_and_logs_traceback(
+    small_model, monkeypatch, capsys
+):
+    service = InferenceService(model=small_model, max_rows=8)
+
+    def broken_predict(*args, **kwargs):
+        raise RuntimeError("booster exploded")
+
+    monkeypatch.setattr(small_model.booster, "inplace_predict", broken_predict)
+    response = service.handle(
+        secret_event("POST", json.dumps([[BODY_MARKER, 1, 2, 3, 0]])), FakeContext("req-500")
+    )
+    assert response["statusCode"] == 500
+    assert response["headers"]["content-type"] == "application/json"
+    error = json.loads(response["body"])["error"]
+    assert error["code"] == "internal_error"
+    assert error["request_id"] == "req-500"
+    assert "req-500" in error["message"]
+    # The caller learns nothing about the code; the log has everything.
+    assert "Traceback" not in response["body"]
+    assert "exploded" not in response["body"]
+    out, err = capsys.readouterr()
+    (line,) = log_lines(out)
+    assert (line["request_id"], line["status"], line["level"]) == ("req-500", 500, "ERROR")
+    assert "Traceback" in line["traceback"]
+    assert "RuntimeError: booster exploded" in line["traceback"]
+    for secret in SECRETS:
+        assert secret not in out + err
