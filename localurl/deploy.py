@@ -210,6 +210,14 @@ class LocalSystem:
             s["StackName"] == stack_name and s["StackStatus"] != "DELETE_COMPLETE" for s in stacks
         )
 
+    def endpoint(self, stack_name: str) -> FunctionUrlServer:
+        """The running Function URL server of a stack this system deployed (e.g. for tests that
+        swap its target, or benchmarks that time its parts)."""
+        running = self._running.get(stack_name)
+        if running is None:
+            raise KeyError(f"{stack_name!r} is not deployed by this LocalSystem")
+        return running.server
+
     def _physical_id(self, stack_id: str, logical_id: str) -> str:
         resource = self.moto.client("cloudformation").describe_stack_resource(
             StackName=stack_id, LogicalResourceId=logical_id

@@ -36,7 +36,8 @@ def bad_gateway() -> HttpResponse:
 
 def payload_too_large(what: str) -> HttpResponse:
     return aws_error(
-        413, f"{what} payload size exceeded maximum allowed payload size (6291556 bytes)."
+        413,
+        f"{what} must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation",
     )
 
 

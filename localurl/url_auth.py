@@ -76,15 +76,15 @@ class IamUrlAuthorizer:
         return _iam_caller(caller)
 
     def _policies(self, principal_arn: str) -> tuple[list[PolicyDocument], PolicyDocument | None]:
-        now = time.monotonic()
+        # One refresh at a time: concurrent requests wait for it instead of all re-reading.
         with self._cache_lock:
+            now = time.monotonic()
             cached = self._cache.get(principal_arn)
-        if cached is not None and now - cached[0] < self._policy_cache_seconds:
-            return cached[1], cached[2]
-        identity, resource = self._identity_policies(principal_arn), self._resource_policy()
-        with self._cache_lock:
+            if cached is not None and now - cached[0] < self._policy_cache_seconds:
+                return cached[1], cached[2]
+            identity, resource = self._identity_policies(principal_arn), self._resource_policy()
             self._cache[principal_arn] = (now, identity, resource)
-        return identity, resource
+            return identity, resource
 
     def _identity_policies(self, principal_arn: str) -> list[PolicyDocument]:
         # The policies as the template created them in moto, read through the IAM API.
