@@ -17,20 +17,21 @@ class ImageSpec:
 def read_image_spec(dockerfile: Path) -> ImageSpec:
     handler: str | None = None
     environment: dict[str, str] = {}
-    for instruction, argument in _instructions(dockerfile.read_text()):
+    for instruction, argument in logical_instructions(dockerfile.read_text()):
         if instruction == "CMD":
             command = json.loads(argument) if argument.startswith("[") else shlex.split(argument)
             if len(command) != 1:
                 raise ValueError(f"{dockerfile}: CMD must name exactly one handler, got {command}")
             handler = command[0]
         elif instruction == "ENV":
-            environment.update(_env_pairs(argument))
+            environment.update(env_pairs(argument))
     if handler is None:
         raise ValueError(f"{dockerfile}: no CMD naming the handler")
     return ImageSpec(handler=handler, environment=environment)
 
 
-def _instructions(text: str) -> list[tuple[str, str]]:
+def logical_instructions(text: str) -> list[tuple[str, str]]:
+    """(KEYWORD, arguments) per instruction: comments dropped, continuation lines joined."""
     result: list[tuple[str, str]] = []
     pending = ""
     for line in text.splitlines():
@@ -47,7 +48,8 @@ def _instructions(text: str) -> list[tuple[str, str]]:
     return result
 
 
-def _env_pairs(argument: str) -> dict[str, str]:
+def env_pairs(argument: str) -> dict[str, str]:
+    """The variables one ENV instruction sets (both the KEY=value and the legacy form)."""
     parts = shlex.split(argument)
     if parts and "=" not in parts[0]:
         # Legacy form: ENV KEY value with spaces

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from localurl.dockerfile import env_pairs, logical_instructions
+
 ROOT = Path(__file__).resolve().parents[2]
 # pip --target output, reused across runs: an install takes 10-60 s, a hardlinked copy < 1 s.
 CACHE_DIR = ROOT / ".tox" / "image-sim"
@@ -59,19 +61,7 @@ class Dockerfile:
 
 
 def parse_dockerfile(text: str) -> Dockerfile:
-    instructions: list[Instruction] = []
-    pending = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        logical = (pending + stripped).strip()
-        pending = ""
-        keyword, _, arguments = logical.partition(" ")
-        instructions.append(Instruction(keyword.upper(), arguments.strip()))
+    instructions = [Instruction(k, a) for k, a in logical_instructions(text)]
     froms = [step for step in instructions if step.keyword == "FROM"]
     if len(froms) != 1:
         raise ImageBuildError(f"expected one FROM (no multi-stage builds), found {len(froms)}")
@@ -95,11 +85,7 @@ def expand(text: str, env: Mapping[str, str]) -> str:
 
 
 def parse_env(arguments: str) -> dict[str, str]:
-    words = shlex.split(arguments)
-    if words and "=" not in words[0]:
-        # Legacy form: ENV KEY value with spaces
-        return {words[0]: " ".join(words[1:])}
-    return dict(word.split("=", 1) for word in words)
+    return env_pairs(arguments)
 
 
 # --- .dockerignore ----------------------------------------------------------------------------
