@@ -16,23 +16,8 @@ from ml_handler.service import InferenceService
 
 from tests.unit.events import FakeContext, function_url_event, post
 from tests.unit.small_model import FEATURES, SMALL_MAX_ROWS, train_small_model
+from tests.unit.wine_schema import WINE_FEATURES
 
-# The bundled model's schema, as the README and training/train.py define it.
-WINE_FEATURES = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-    "color_red",
-    "color_white",
-]
 # Documented for tests/fixtures/xgboost_wine_quality.json (XGBoost 1.6.2) on samples.json.
 REFERENCE_PREDICTIONS = [6.573914, 4.869721]
 

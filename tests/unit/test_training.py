@@ -12,21 +12,8 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from tests.unit.wine_schema import MEASUREMENTS
 from training import train
-
-MEASUREMENTS = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-]
 
 
 def write_wine_csv(path: Path, rows: int = 240) -> Path:
