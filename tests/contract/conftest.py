@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from localurl.deploy import LocalSystem
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -156,3 +158,15 @@ CONFIGURED_CONTEXT: dict[str, str] = {
 @pytest.fixture(scope="session")
 def synth_configured(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(tmp_path_factory.mktemp("cdk.out.configured"), CONFIGURED_CONTEXT)
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[LocalSystem]:
+    """A LocalSystem (in-process moto + local Function URLs) per module. Module scope, because
+    moto's mock_aws in other modules resets the in-process backends it lives in."""
+    local = LocalSystem()
+    try:
+        local.start()
+        yield local
+    finally:
+        local.close()

@@ -65,16 +65,6 @@ class Keys:
 
 
 @pytest.fixture(scope="module")
-def system() -> Iterator[LocalSystem]:
-    local = LocalSystem()
-    try:
-        local.start()
-        yield local
-    finally:
-        local.close()
-
-
-@pytest.fixture(scope="module")
 def synthesized(system: LocalSystem) -> SynthesizedStack:
     return system.synth(stack_name=STACK)
 

@@ -11,7 +11,6 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,16 +46,6 @@ class Outcome:
     body: bytes = b""
     request_id: str = ""
     error: str | None = None
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[LocalSystem]:
-    local = LocalSystem()
-    try:
-        local.start()
-        yield local
-    finally:
-        local.close()
 
 
 @pytest.fixture(scope="module")
