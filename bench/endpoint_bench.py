@@ -1,5 +1,7 @@
 """What the local Function URL adds to the handler per signed request, where that time goes,
-and requests per second under concurrent signed clients; prints markdown tables.
+what running the function through awslambdaric and the Runtime API costs against the earlier
+pipe worker (per request and per environment cold start), and requests per second under
+concurrent signed clients; prints markdown tables.
 
     cd /work/main && python -m bench.endpoint_bench [--quick] [--rounds R] [--clients N]
                                                     [--requests M] [--load-runs K]
@@ -7,7 +9,9 @@ and requests per second under concurrent signed clients; prints markdown tables.
 One run, one deployment (LocalSystem: moto + the local endpoint on 127.0.0.1): the direct call
 (InferenceService.handle in this process, on a prebuilt event) and the signed request through
 the endpoint (requests + AWS4Auth, one keep-alive session) are timed interleaved, round by
-round, so the machine's noise hits both alike. Not a test: it reports, it does not assert,
+round, so the machine's noise hits both alike; so are the same signed request with the
+endpoint's runtime swapped for the pipe-worker baseline (bench/pipe_runtime.py), and the cold
+starts of both kinds of environment. Not a test: it reports, it does not assert,
 except that both sides must answer the same predictions, or the timing would mean nothing.
 """
 
@@ -39,10 +43,12 @@ from ml_handler.logs import RequestLogger  # noqa: E402
 from ml_handler.model import load_model  # noqa: E402
 from ml_handler.service import InferenceService  # noqa: E402
 
+from bench.pipe_runtime import PipeWorkerRuntime  # noqa: E402
 from localurl.deploy import DeployedStack, LocalSystem  # noqa: E402
 from localurl.iam_policy import is_url_invoke_allowed  # noqa: E402
 from localurl.lambda_event import build_event  # noqa: E402
 from localurl.moto_identity import lookup_access_key  # noqa: E402
+from localurl.runtime import FunctionRuntime  # noqa: E402
 from localurl.server import SignedRequest, UrlTarget  # noqa: E402
 from localurl.sigv4_verify import verify_sigv4  # noqa: E402
 from localurl.url_auth import IamUrlAuthorizer  # noqa: E402
@@ -143,33 +149,102 @@ def assume(system: LocalSystem, role_arn: str) -> Keys:
     )
 
 
+@contextlib.contextmanager
+def pipe_worker_baseline(system: LocalSystem, deployed: DeployedStack) -> Iterator[UrlTarget]:
+    """The endpoint's target with its runtime replaced by the pipe-worker baseline, configured
+    as the deployed one (same task root, handler, environment, concurrency), warmed up."""
+    target = system.endpoint(deployed.stack_name).target
+    assert isinstance(target, UrlTarget)
+    config = dataclasses.replace(
+        target.runtime.config, log_path=deployed.log_path.with_suffix(".pipe.log")
+    )
+    baseline = PipeWorkerRuntime(config)
+    try:
+        baseline.warm_up()
+        yield dataclasses.replace(target, runtime=baseline)  # type: ignore[arg-type]
+    finally:
+        baseline.close()
+
+
 def latency(
-    system: LocalSystem, deployed: DeployedStack, keys: Keys, service: InferenceService, rounds: int
+    system: LocalSystem,
+    deployed: DeployedStack,
+    keys: Keys,
+    service: InferenceService,
+    baseline: UrlTarget,
+    rounds: int,
 ) -> dict[str, list[float]]:
-    """Direct handler call vs signed request through the endpoint, interleaved."""
+    """Direct handler call vs signed request through the endpoint (as deployed: awslambdaric,
+    and with the pipe-worker baseline swapped in), interleaved."""
     event = direct_event(SAMPLES_BODY)
     session = requests.Session()
     auth = keys.auth(system.region)
     url = deployed.endpoint_url
     expected = service.handle(event, None)["body"].encode()
+    server = system.endpoint(deployed.stack_name)
+    deployed_target = server.target
+    assert deployed_target is not None
 
-    def through_endpoint() -> None:
-        response = session.post(url, data=SAMPLES_BODY, headers=JSON_HEADERS, auth=auth, timeout=30)
-        if response.status_code != 200 or response.content != expected:
-            raise RuntimeError(f"endpoint answered {response.status_code}: {response.text[:200]}")
+    def through(target: UrlTarget) -> Callable[[], None]:
+        def call() -> None:
+            server.configure(target)
+            response = session.post(
+                url, data=SAMPLES_BODY, headers=JSON_HEADERS, auth=auth, timeout=30
+            )
+            if response.status_code != 200 or response.content != expected:
+                raise RuntimeError(f"endpoint answered {response.status_code}: {response.text}")
+
+        return call
 
     def direct() -> None:
         service.handle(event, None)
 
-    interleaved({"direct": direct, "endpoint": through_endpoint}, max(20, rounds // 10))  # warm
+    candidates = {
+        "direct": direct,
+        "endpoint": through(deployed_target),
+        "endpoint_pipe": through(baseline),
+    }
+    interleaved(candidates, max(20, rounds // 10))  # warm
     try:
-        return interleaved({"direct": direct, "endpoint": through_endpoint}, rounds)
+        return interleaved(candidates, rounds)
     finally:
+        server.configure(deployed_target)
         session.close()
 
 
+def cold_starts(
+    system: LocalSystem, deployed: DeployedStack, repetitions: int
+) -> dict[str, list[float]]:
+    """A new environment of each kind, from process start to ready for its first event (the
+    runtime's first `next`, or the worker's ready frame): interpreter, runtime client, handler
+    import and model load. Each in a fresh pool, alternating; pools are closed outside the
+    timing."""
+    target = system.endpoint(deployed.stack_name).target
+    assert isinstance(target, UrlTarget)
+    config = dataclasses.replace(
+        target.runtime.config, log_path=deployed.log_path.with_suffix(".cold.log")
+    )
+    makers: dict[str, Callable[[], FunctionRuntime | PipeWorkerRuntime]] = {
+        "awslambdaric": lambda: FunctionRuntime(config),
+        "pipe": lambda: PipeWorkerRuntime(config),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in makers}
+    for index in range(repetitions + 1):
+        for name in list(makers)[:: 1 if index % 2 else -1]:
+            runtime = makers[name]()
+            try:
+                started = time.perf_counter()
+                runtime.warm_up()
+                elapsed = time.perf_counter() - started
+            finally:
+                runtime.close()
+            if index:  # the first round only warms the page cache
+                samples[name].append(elapsed)
+    return samples
+
+
 def breakdown(
-    system: LocalSystem, deployed: DeployedStack, keys: Keys, rounds: int
+    system: LocalSystem, deployed: DeployedStack, keys: Keys, baseline: UrlTarget, rounds: int
 ) -> dict[str, list[float]]:
     """The endpoint's parts, each called in-process, interleaved like the main comparison."""
     target = system.endpoint(deployed.stack_name).target
@@ -229,23 +304,25 @@ def breakdown(
         if not allowed:
             raise RuntimeError(reason)
 
-    def invoke() -> None:
-        invocation = target.runtime.invoke(
-            build_event(
-                method="POST",
-                raw_path="/",
-                raw_query="",
-                headers=request.headers,
-                body=SAMPLES_BODY,
-                source_ip="127.0.0.1",
-                url=target.identity,
-                caller=caller,
-                request_id="bench",
-            ),
-            request_id="bench",
-        )
-        if invocation.result is None:
-            raise RuntimeError(f"invoke failed: {invocation}")
+    event = build_event(
+        method="POST",
+        raw_path="/",
+        raw_query="",
+        headers=request.headers,
+        body=SAMPLES_BODY,
+        source_ip="127.0.0.1",
+        url=target.identity,
+        caller=caller,
+        request_id="bench",
+    )
+
+    def invoker(runtime: Any) -> Callable[[], None]:
+        def invoke() -> None:
+            invocation = runtime.invoke(event, request_id=f"bench-{time.perf_counter_ns()}")
+            if invocation.result is None:
+                raise RuntimeError(f"invoke failed: {invocation}")
+
+        return invoke
 
     candidates: dict[str, Callable[[], object]] = {
         "sign": signed,
@@ -254,7 +331,8 @@ def breakdown(
         "verify": verify,
         "lookup": lambda: lookup_access_key(keys.access_key, account_id=system.account_id),
         "evaluate": evaluate,
-        "invoke": invoke,
+        "invoke": invoker(target.runtime),
+        "invoke_pipe": invoker(baseline.runtime),
     }
     interleaved(candidates, 10)  # warm
     return interleaved(candidates, rounds)
@@ -367,6 +445,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=8, help="load: concurrent clients (N)")
     parser.add_argument("--requests", type=int, default=25, help="load: requests per client (M)")
     parser.add_argument("--load-runs", type=int, default=3, help="load: repetitions")
+    parser.add_argument(
+        "--cold-starts", type=int, help="environment cold starts of each kind (default 9; quick 3)"
+    )
     args = parser.parse_args(argv)
     rounds = args.rounds or (150 if args.quick else 1000)
     parts_rounds = max(30, rounds // 5)
@@ -379,8 +460,10 @@ def main(argv: list[str] | None = None) -> None:
         max_rows = int(deployed.spec.environment.get("MAX_ROWS", DEFAULT_MAX_ROWS))
         service = InferenceService(model=model, max_rows=max_rows, logger=RequestLogger(devnull))
         keys = assume(system, deployed.role_arn)
-        timings = latency(system, deployed, keys, service, rounds)
-        parts = breakdown(system, deployed, keys, parts_rounds)
+        with pipe_worker_baseline(system, deployed) as baseline:
+            timings = latency(system, deployed, keys, service, baseline, rounds)
+            parts = breakdown(system, deployed, keys, baseline, parts_rounds)
+        cold = cold_starts(system, deployed, args.cold_starts or (3 if args.quick else 9))
         # A first, unmeasured run starts the function's further execution environments (each
         # a cold start: import + model load), as the first burst on Lambda would.
         warm = load(system, deployed, keys, service, args.clients, args.requests, seed=-1)
@@ -410,13 +493,29 @@ def main(argv: list[str] | None = None) -> None:
         f"| {fmt(p99['direct'])} | {len(direct)} |"
     )
     print(
-        "| endpoint: signed POST to 127.0.0.1 (requests + AWS4Auth, keep-alive) "
-        f"| {fmt(p50['endpoint'])} | {fmt(p99['endpoint'])} | {len(endpoint)} |"
+        "| endpoint: signed POST to 127.0.0.1 (requests + AWS4Auth, keep-alive), as deployed: "
+        f"awslambdaric + Runtime API | {fmt(p50['endpoint'])} | {fmt(p99['endpoint'])} "
+        f"| {len(endpoint)} |"
+    )
+    print(
+        "| endpoint, same request, runtime swapped for the pipe worker (baseline) "
+        f"| {fmt(p50['endpoint_pipe'])} | {fmt(p99['endpoint_pipe'])} "
+        f"| {len(timings['endpoint_pipe'])} |"
     )
     print(
         "| **added by the endpoint** (endpoint - direct) "
         f"| **{fmt(p50['endpoint'] - p50['direct'])}** "
         f"| **{fmt(p99['endpoint'] - p99['direct'])}** | — |"
+    )
+    print(
+        "| added by the endpoint with the pipe worker (baseline - direct) "
+        f"| {fmt(p50['endpoint_pipe'] - p50['direct'])} "
+        f"| {fmt(p99['endpoint_pipe'] - p99['direct'])} | — |"
+    )
+    print(
+        "| **awslambdaric + Runtime API over the pipe worker** (endpoint - baseline) "
+        f"| **{fmt(p50['endpoint'] - p50['endpoint_pipe'])}** "
+        f"| **{fmt(p99['endpoint'] - p99['endpoint_pipe'])}** | — |"
     )
     rows = [
         ("sign", "client: AWS4Auth signing (part of the endpoint time above)"),
@@ -428,7 +527,11 @@ def main(argv: list[str] | None = None) -> None:
             "authorizer_uncached",
             "server: IamUrlAuthorizer with policy cache off (IAM + Lambda API reads via moto)",
         ),
-        ("invoke", "server: `FunctionRuntime.invoke` (pipe to worker process + handler)"),
+        (
+            "invoke",
+            "server: `FunctionRuntime.invoke` (Runtime API + awslambdaric process + handler)",
+        ),
+        ("invoke_pipe", "baseline: `PipeWorkerRuntime.invoke` (pipe to worker + handler)"),
     ]
     for name, label in rows:
         print(f"| {label} | {fmt(p50[name])} | {fmt(p99[name])} | {len(parts[name])} |")
@@ -437,6 +540,27 @@ def main(argv: list[str] | None = None) -> None:
         "| rest, roughly (parts timed apart): HTTP client + server, event, response mapping "
         "(endpoint p50 - sign - authorizer - invoke) "
         f"| {fmt(p50['endpoint'] - accounted)} | — | — |"
+    )
+    print()
+
+    print("### Execution environment cold start (process start to ready for the first event)")
+    print()
+    print("| environment | median | min-max | n |")
+    print("|---|---|---|---|")
+    labels = {
+        "awslambdaric": "`python -m awslambdaric` + Runtime API (as deployed)",
+        "pipe": "pipe worker (baseline)",
+    }
+    for name, label in labels.items():
+        values = cold[name]
+        print(
+            f"| {label} | {fmt(statistics.median(values))} "
+            f"| {fmt(min(values))}-{fmt(max(values))} | {len(values)} |"
+        )
+    ratios = [a / b for a, b in zip(cold["awslambdaric"], cold["pipe"], strict=True)]
+    print(
+        f"| ratio awslambdaric / pipe, per alternating pair | {statistics.median(ratios):.2f} "
+        f"| {min(ratios):.2f}-{max(ratios):.2f} | {len(ratios)} |"
     )
     print()
 
@@ -475,7 +599,7 @@ def main(argv: list[str] | None = None) -> None:
         f"requests, {args.load_runs} runs of each variant after one warm-up run, batches of "
         f"1-{MAX_ROWS_PER_REQUEST} jittered sample rows, one requests.Session and AWS4Auth "
         "per client thread; function concurrency "
-        f"{concurrency} worker processes, BOOSTER_NTHREAD=1; clients, HTTP server and moto share "
+        f"{concurrency} environments, BOOSTER_NTHREAD=1; clients, HTTP server and moto share "
         f"this process; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
         f"synth + deploy took {deploy_seconds:.1f} s. Percentiles are nearest-rank."
     )

@@ -138,6 +138,9 @@ class LocalSystem:
                 memory_mb=spec.memory_mb,
                 function_name=function_name,
                 function_arn=target_arn,
+                function_version=self._invoked_version(function_name, spec.url_qualifier),
+                log_group_name=self._log_group_name(stack_id, spec),
+                execution_env=image.execution_env,
                 region=self.region,
                 log_path=log_path,
                 concurrency=self.concurrency,
@@ -217,6 +220,25 @@ class LocalSystem:
         if running is None:
             raise KeyError(f"{stack_name!r} is not deployed by this LocalSystem")
         return running.server
+
+    def _invoked_version(self, function_name: str, qualifier: str | None) -> str:
+        """The version the URL's qualifier resolves to (an alias names one), as Lambda sets
+        AWS_LAMBDA_FUNCTION_VERSION; $LATEST without a qualifier."""
+        if qualifier is None or qualifier == "$LATEST":
+            return "$LATEST"
+        if qualifier.isdigit():
+            return qualifier
+        alias = self.moto.client("lambda").get_alias(FunctionName=function_name, Name=qualifier)
+        return str(alias["FunctionVersion"])
+
+    def _log_group_name(self, stack_id: str, spec: FunctionSpec) -> str | None:
+        """LoggingConfig's log group (moto does not keep it); None: Lambda's default."""
+        group = spec.log_group
+        if isinstance(group, dict) and "Ref" in group:
+            return self._physical_id(stack_id, group["Ref"])
+        if isinstance(group, str):
+            return group
+        return None
 
     def _physical_id(self, stack_id: str, logical_id: str) -> str:
         resource = self.moto.client("cloudformation").describe_stack_resource(

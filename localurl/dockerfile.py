@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+# The AWS base images for Python; their bootstrap sets AWS_EXECUTION_ENV=AWS_Lambda_pythonX.Y.
+LAMBDA_PYTHON_BASE = re.compile(r"^public\.ecr\.aws/lambda/python:(?P<version>\d+\.\d+)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ImageSpec:
     handler: str
     environment: dict[str, str]
+    base_image: str | None = None  # the FROM of the final stage
+
+    @property
+    def execution_env(self) -> str | None:
+        """AWS_EXECUTION_ENV in the image; None for an OS-only base image (Lambda sets none)."""
+        match = LAMBDA_PYTHON_BASE.match(self.base_image or "")
+        return f"AWS_Lambda_python{match['version']}" if match else None
 
 
 def read_image_spec(dockerfile: Path) -> ImageSpec:
     handler: str | None = None
+    base_image: str | None = None
     environment: dict[str, str] = {}
     for instruction, argument in logical_instructions(dockerfile.read_text()):
-        if instruction == "CMD":
+        if instruction == "FROM":
+            words = [word for word in argument.split() if not word.startswith("--")]
+            base_image = words[0] if words else None
+        elif instruction == "CMD":
             command = json.loads(argument) if argument.startswith("[") else shlex.split(argument)
             if len(command) != 1:
                 raise ValueError(f"{dockerfile}: CMD must name exactly one handler, got {command}")
@@ -27,7 +42,7 @@ def read_image_spec(dockerfile: Path) -> ImageSpec:
             environment.update(env_pairs(argument))
     if handler is None:
         raise ValueError(f"{dockerfile}: no CMD naming the handler")
-    return ImageSpec(handler=handler, environment=environment)
+    return ImageSpec(handler=handler, environment=environment, base_image=base_image)
 
 
 def logical_instructions(text: str) -> list[tuple[str, str]]:

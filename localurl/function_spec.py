@@ -19,6 +19,8 @@ class FunctionSpec:
     url_auth_type: str
     url_qualifier: str | None
     package_type: str
+    # LoggingConfig.LogGroup: a name, or {"Ref": logical id} of the stack's own log group.
+    log_group: str | dict[str, str] | None = None
 
 
 def read_function_spec(template: dict[str, Any]) -> FunctionSpec:
@@ -44,6 +46,7 @@ def read_function_spec(template: dict[str, Any]) -> FunctionSpec:
         url_auth_type=str(url_props["AuthType"]),
         url_qualifier=url_props.get("Qualifier"),
         package_type=str(props.get("PackageType", "Zip")),
+        log_group=props.get("LoggingConfig", {}).get("LogGroup"),
     )
 
 

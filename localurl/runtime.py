@@ -1,110 +1,251 @@
-"""A pool of Lambda-like execution environments running the function's code in child processes.
+"""A pool of Lambda execution environments, each run by the real runtime interface client.
 
-A child process, unlike a thread, can be killed when an invocation outlives the function's
-timeout, so a stuck handler never hangs the endpoint; the next invocation gets a fresh one.
+An environment is `python -m awslambdaric <CMD>` started in the task root with the environment
+variables Lambda sets (and nothing of ours), talking to its own Runtime API on 127.0.0.1
+(runtime_api.py): the client resolves the CMD, builds the LambdaContext, serializes the return
+value and reports errors exactly as in the image. A child process, unlike a thread, can be
+killed when an invocation outlives the function's timeout, so a stuck handler never hangs the
+endpoint; the next invocation gets a fresh environment, as in Lambda.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
-import os
 import queue
-import select
+import secrets
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-# Run by path, not as a module of this package: the function's code sees only its own folder.
-WORKER_SCRIPT = Path(__file__).resolve().parent / "runtime_worker.py"
+from .runtime_api import (
+    InvocationRequest,
+    RuntimeApi,
+    RuntimeFailure,
+    RuntimeResponse,
+)
+
+# How an environment starts (the handler is appended): the venv's interpreter, without the
+# user site directory or bytecode writes (the image's file system is read-only).
+DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-s", "-B", "-m", "awslambdaric")
+# Between SIGTERM and SIGKILL when the pool is closed (a timed-out environment gets SIGKILL).
+SHUTDOWN_GRACE_SECONDS = 2.0
+
+
+def _awslambdaric_dir() -> str:
+    spec = importlib.util.find_spec("awslambdaric")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("awslambdaric is not installed: pip install -r requirements-dev.txt")
+    return str(Path(spec.origin).parent.parent)
+
+
+def default_base_environment() -> dict[str, str]:
+    """What the base image defines before Lambda adds its variables: a PATH that finds this
+    interpreter, a UTF-8 locale, UTC, and where the runtime client lives."""
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_RUNTIME_DIR": _awslambdaric_dir(),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
 class FunctionRuntimeConfig:
-    code_dir: Path
+    code_dir: Path  # the task root
     handler: str  # "module.function", from the image's CMD
-    environment: Mapping[str, str]
+    environment: Mapping[str, str]  # the image's ENV and the function's own variables
     timeout_seconds: float
     memory_mb: int
     function_name: str
-    function_arn: str
+    function_arn: str  # the ARN the caller invoked: alias-qualified when the URL has a qualifier
     region: str
     log_path: Path
     concurrency: int = 2
     init_timeout_seconds: float = 60.0
+    function_version: str = "$LATEST"
+    log_group_name: str | None = None  # None: Lambda's default, /aws/lambda/<function name>
+    execution_env: str | None = None  # AWS_EXECUTION_ENV of the image, e.g. AWS_Lambda_python3.12
+    command: Sequence[str] = DEFAULT_COMMAND
+    base_environment: Mapping[str, str] = field(default_factory=default_base_environment)
 
 
 @dataclass(frozen=True)
 class Invocation:
-    """The outcome of one invocation: exactly one of the fields is set."""
+    """The outcome of one invocation: a result, or one of the failures."""
 
     result: Any = None
-    error: str | None = None
+    error: str | None = None  # the errorType the runtime (or Lambda) reported
     timed_out: bool = False
-    init_error: str | None = None
+    init_error: str | None = None  # "errorType: errorMessage" of the failed init
+    error_document: Mapping[str, Any] | None = None
 
 
 class InitError(RuntimeError):
     pass
 
 
-@dataclass(eq=False)
-class _Worker:
-    process: subprocess.Popen[bytes]
-    frames_out: IO[bytes] = field(init=False)
+# A response Lambda cannot hand to the Function URL: not JSON. Our label, not an AWS error type.
+INVALID_RESPONSE = "InvalidResponsePayload"
 
-    def __post_init__(self) -> None:
-        assert self.process.stdout is not None
-        self.frames_out = self.process.stdout
 
-    def send(self, message: dict[str, Any]) -> None:
-        assert self.process.stdin is not None
-        payload = json.dumps(message).encode("ascii")
-        self.process.stdin.write(len(payload).to_bytes(8, "big") + payload)
-        self.process.stdin.flush()
+def lambda_environment(
+    config: FunctionRuntimeConfig, *, runtime_api: str, log_stream_name: str
+) -> dict[str, str]:
+    """The variables the function sees: the base image's, the image's ENV and the function's
+    own, then Lambda's reserved ones on top (a function cannot override those)."""
+    reserved = {
+        "LAMBDA_TASK_ROOT": str(config.code_dir),
+        "_HANDLER": config.handler,
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
+        "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": config.function_version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name or f"/aws/lambda/{config.function_name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name,
+        "AWS_REGION": config.region,
+        "AWS_DEFAULT_REGION": config.region,
+    }
+    if config.execution_env:
+        reserved["AWS_EXECUTION_ENV"] = config.execution_env
+    return {**config.base_environment, **config.environment, **reserved}
 
-    def receive(self, timeout: float) -> dict[str, Any] | None:
-        header = self._read_exact(8, time.monotonic() + timeout)
-        if header is None:
-            return None
-        body = self._read_exact(int.from_bytes(header, "big"), time.monotonic() + timeout)
-        return None if body is None else json.loads(body)
 
-    def _read_exact(self, size: int, deadline: float) -> bytes | None:
-        chunks = bytearray()
-        fd = self.frames_out.fileno()
-        while len(chunks) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                return None
-            chunk = os.read(fd, size - len(chunks))
-            if not chunk:
-                return None
-            chunks.extend(chunk)
-        return bytes(chunks)
+def _log_stream_name(version: str) -> str:
+    # Lambda's shape: 2026/12/02/[$LATEST]0123456789abcdef0123456789abcdef
+    return f"{datetime.now(UTC):%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
+
+
+def _trace_id() -> str:
+    # X-Ray's header format; not sampled, as without active tracing.
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
+
+
+class _Environment:
+    """One execution environment: its Runtime API and the runtime client process."""
+
+    def __init__(self, config: FunctionRuntimeConfig, log: IO[bytes]) -> None:
+        self._config = config
+        self._log = log
+        self.api = RuntimeApi()
+        self.api.start()
+        self.log_stream_name = _log_stream_name(config.function_version)
+        try:
+            self.process = subprocess.Popen(
+                [*config.command, config.handler],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=config.code_dir,
+                env=lambda_environment(
+                    config, runtime_api=self.api.address, log_stream_name=self.log_stream_name
+                ),
+            )
+        except OSError:
+            self.api.close()
+            raise
+
+    @property
+    def reusable(self) -> bool:
+        return self.process.poll() is None and not self.api.refused_runtime
+
+    def wait_for_init(self) -> None:
+        deadline = time.monotonic() + self._config.init_timeout_seconds
+        while not self.api.wait_for_init(0.05):
+            if self.process.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                self.kill()
+                raise InitError("function init failed: init timed out")
+        failure = self.api.init_error
+        if failure is not None or not self.api.initialized:
+            self.kill()
+            if failure is None:
+                reason = f"Runtime.ExitError: Runtime exited with error: {self._exit_status()}"
+            else:
+                message = failure.document.get("errorMessage", "")
+                reason = f"{failure.error_type}: {message}"
+            raise InitError(reason)
+
+    def invoke(self, payload: bytes, *, request_id: str) -> Invocation:
+        timeout = self._config.timeout_seconds
+        started = time.monotonic()
+        pending = self.api.submit(
+            InvocationRequest(
+                request_id=request_id,
+                payload=payload,
+                deadline_epoch_ms=int((time.time() + timeout) * 1000),
+                invoked_function_arn=self._config.function_arn,
+                trace_id=_trace_id(),
+            )
+        )
+        while not pending.wait(min(0.05, max(0.0, started + timeout - time.monotonic()))):
+            if self.process.poll() is not None and not pending.wait(0.05):
+                return self._exited(request_id)
+            if time.monotonic() - started >= timeout:
+                self._platform_log(request_id, f"Task timed out after {timeout:.2f} seconds")
+                return Invocation(timed_out=True)
+        outcome = pending.outcome
+        if isinstance(outcome, RuntimeFailure):
+            return Invocation(error=outcome.error_type, error_document=outcome.document)
+        assert isinstance(outcome, RuntimeResponse)
+        try:
+            return Invocation(result=json.loads(outcome.payload))
+        except ValueError:
+            document = {"errorType": INVALID_RESPONSE, "errorMessage": "the response is not JSON"}
+            return Invocation(error=INVALID_RESPONSE, error_document=document)
+
+    def _exited(self, request_id: str) -> Invocation:
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {self._exit_status()}"
+        self._platform_log(request_id, message)
+        document = {"errorType": "Runtime.ExitError", "errorMessage": message}
+        return Invocation(error="Runtime.ExitError", error_document=document)
+
+    def _exit_status(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "still running"
+        if code < 0:
+            return f"signal: {signal.Signals(-code).name}"
+        return f"exit status {code}"
+
+    def _platform_log(self, request_id: str, message: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        self._log.write(f"{stamp} {request_id} {message}\n".encode())
+        self._log.flush()
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                stream.close()
+        self.api.close()
+
+    def shut_down(self) -> None:
+        """SIGTERM, then SIGKILL after a grace period: a runtime may clean up in between."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=SHUTDOWN_GRACE_SECONDS)
+        self.kill()
 
 
 class FunctionRuntime:
     def __init__(self, config: FunctionRuntimeConfig) -> None:
         self._config = config
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[_Environment] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(config.concurrency)
-        self._all: set[_Worker] = set()
+        self._all: set[_Environment] = set()
         self._lock = threading.Lock()
         self._closed = False
         self._log = config.log_path.open("ab")
@@ -115,85 +256,59 @@ class FunctionRuntime:
 
     def warm_up(self) -> None:
         """Start one environment now, so the first request does not pay the init."""
-        self._idle.put(self._start_worker())
+        self._idle.put(self._start_environment())
 
     def invoke(self, event: Mapping[str, Any], *, request_id: str) -> Invocation:
+        # stdlib json (ASCII-escaped) carries lone surrogates from undecodable bodies intact.
+        payload = json.dumps(event).encode("ascii")
         with self._slots:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
+            environment = self._take_idle()
+            if environment is None:
                 try:
-                    worker = self._start_worker()
+                    environment = self._start_environment()
                 except InitError as exc:
                     return Invocation(init_error=str(exc))
-            try:
-                worker.send({"event": event, "request_id": request_id})
-                reply = worker.receive(self._config.timeout_seconds)
-            except (BrokenPipeError, OSError):
-                reply = None
-            if reply is None:
-                # Past the timeout (or the environment died): Lambda discards it, so do we.
-                self._discard(worker)
-                return Invocation(timed_out=True)
-            self._idle.put(worker)
-            if "error" in reply:
-                return Invocation(error=str(reply["error"]))
-            return Invocation(result=reply["result"])
+            outcome = environment.invoke(payload, request_id=request_id)
+            if outcome.timed_out or not environment.reusable:
+                # Past the timeout, or the runtime died: Lambda discards the environment.
+                self._discard(environment)
+            else:
+                self._idle.put(environment)
+            return outcome
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            workers = list(self._all)
+            environments = list(self._all)
             self._all.clear()
-        for worker in workers:
-            worker.kill()
+        for environment in environments:
+            environment.shut_down()
         self._log.close()
 
-    def _start_worker(self) -> _Worker:
+    def _take_idle(self) -> _Environment | None:
+        while True:
+            try:
+                environment = self._idle.get_nowait()
+            except queue.Empty:
+                return None
+            if environment.reusable:
+                return environment
+            self._discard(environment)
+
+    def _start_environment(self) -> _Environment:
         with self._lock:
             if self._closed:
                 raise InitError("the runtime is closed")
-        config = self._config
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "LANG": "C.UTF-8",
-            "PYTHONPATH": str(config.code_dir),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_REGION": config.region,
-            "AWS_DEFAULT_REGION": config.region,
-            "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "LAMBDA_TASK_ROOT": str(config.code_dir),
-            "LOCALURL_FUNCTION_ARN": config.function_arn,
-            **{k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
-            **config.environment,
-        }
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(WORKER_SCRIPT),
-                config.handler,
-                str(config.timeout_seconds),
-                str(config.memory_mb),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            cwd=config.code_dir,
-            env=env,
-        )
-        worker = _Worker(process)
-        reply = worker.receive(config.init_timeout_seconds)
-        if reply is None or "ready" not in reply:
-            worker.kill()
-            reason = "init timed out" if reply is None else reply.get("init_error", "init failed")
-            raise InitError(f"function init failed: {reason}")
+        try:
+            environment = _Environment(self._config, self._log)
+        except OSError as exc:
+            raise InitError(f"the runtime could not start: {exc}") from exc
+        environment.wait_for_init()
         with self._lock:
-            self._all.add(worker)
-        return worker
+            self._all.add(environment)
+        return environment
 
-    def _discard(self, worker: _Worker) -> None:
+    def _discard(self, environment: _Environment) -> None:
         with self._lock:
-            self._all.discard(worker)
-        worker.kill()
+            self._all.discard(environment)
+        environment.kill()

@@ -1,6 +1,8 @@
 """Simulate the handler image without Docker: read handler/Dockerfile, lay out a task root from
 exactly what it COPYs (honouring .dockerignore), run its pip RUN step with the image's Python,
-then call the CMD's handler in an isolated interpreter that sees nothing but that task root.
+then run the CMD through the Lambda runtime interface client (awslambdaric, as the base image
+does) in an isolated interpreter that sees nothing but that task root and the runtime's own
+directory, against the local Runtime API.
 
 Used by tests/unit/test_image.py and by bench/handler_bench.py (cold start, image size), so both
 measure the same layout from the same cache.
@@ -382,38 +384,39 @@ def _usable(python: str, version: tuple[int, int]) -> bool:
     return result.returncode == 0 and result.stdout.strip() == f"{version[0]}.{version[1]}"
 
 
-# --- invoking the handler like the Lambda runtime ---------------------------------------------
+# --- invoking the handler through the Lambda runtime ------------------------------------------
 
-# Runs under `python -I -S -B`: no site-packages, no PYTHON* variables, no cwd on sys.path, no
-# bytecode writes (the image's file system is read-only). Like the runtime, it puts the task root
-# first on sys.path, imports the handler module once (init), then calls it once per event.
-BOOTSTRAP = r"""
-import importlib, json, sys, sysconfig
-task_root, handler, events_path, out_path = sys.argv[1:5]
-sys.path.insert(0, task_root)
-result = {"python": "%d.%d.%d" % sys.version_info[:3]}
-def done(code):
-    result["modules"] = {
-        name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
-    }
-    result["stdlib"] = [sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]]
-    with open(out_path, "w") as out:
-        json.dump(result, out)
-    sys.exit(code)
-module_name, _, function_name = handler.rpartition(".")
-try:
-    function = getattr(importlib.import_module(module_name), function_name)
-except Exception as exc:
-    result["init_error"] = "%s: %s" % (type(exc).__name__, exc)
-    done(3)
-class Context:
-    def __init__(self, request_id):
-        self.aws_request_id = request_id
-with open(events_path) as handle:
-    events = json.load(handle)
-result["responses"] = [function(event, Context("sim-%d" % i)) for i, event in enumerate(events)]
-done(0)
-"""
+# The base image's runtime directory (/var/runtime): the runtime interface client and its
+# dependencies, at the versions this repository pins for the local stand-in.
+RUNTIME_PACKAGES = ("awslambdaric", "simplejson", "snapshot-restore-py")
+
+
+def runtime_pins() -> list[str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        name, _, version = line.strip().partition("==")
+        if version:
+            pins[name.lower().replace("_", "-")] = f"{name}=={version}"
+    missing = [name for name in RUNTIME_PACKAGES if name not in pins]
+    if missing:
+        raise ImageBuildError(f"constraints.txt pins none of {missing}")
+    return [pins[name] for name in RUNTIME_PACKAGES]
+
+
+def runtime_dir(python: str) -> Path:
+    """awslambdaric installed for `python` (wheels: its native client needs no toolchain)."""
+    pins = runtime_pins()
+    target = "$RUNTIME_DIR"
+    words = ["pip", "install", "--no-cache-dir", "--no-deps", "--only-binary", ":all:"]
+    key = hashlib.sha256("\0".join([python_version_of(python), *words, *pins]).encode())
+    return _cached_layer(
+        f"runtime-{key.hexdigest()[:16]}", python, [*words, "--target", target, *pins], target
+    )
+
+
+def execution_env(python: str) -> str:
+    """AWS_EXECUTION_ENV of a Lambda Python base image running `python`."""
+    return f"AWS_Lambda_python{python_version_of(python)}"
 
 
 @dataclass(frozen=True)
@@ -421,42 +424,63 @@ class Invocation:
     returncode: int
     python: str | None
     responses: list[dict[str, object]]
+    errors: list[dict[str, object] | None]
     init_error: str | None
     modules: dict[str, str | None]
     stdlib: list[str]
+    runtime_dir: str
     stdout: str
     stderr: str
 
 
 def invoke(image: SimulatedImage, events: Iterable[Mapping[str, object]]) -> Invocation:
+    """Each event through one execution environment of the image, in order, as Lambda would:
+    awslambdaric resolves the CMD, calls the handler, serializes or reports errors. stdout is
+    the environment's log (its stdout and stderr, as CloudWatch gets them)."""
+    runtime = runtime_dir(image.python)
     with tempfile.TemporaryDirectory() as scratch:
-        events_path = Path(scratch, "events.json")
-        out_path = Path(scratch, "result.json")
-        events_path.write_text(json.dumps(list(events)))
+        paths = {name: Path(scratch, f"{name}.json") for name in ("request", "out", "dump")}
+        log = Path(scratch, "function.log")
+        paths["request"].write_text(
+            json.dumps(
+                {
+                    "task_root": str(image.task_root),
+                    "handler": image.handler,
+                    "environment": image.env,
+                    "python": image.python,
+                    "execution_env": execution_env(image.python),
+                    "base_environment": {**runtime_env(image), "LAMBDA_RUNTIME_DIR": str(runtime)},
+                    "events": list(events),
+                    "out": str(paths["out"]),
+                    "dump": str(paths["dump"]),
+                    "log": str(log),
+                }
+            )
+        )
         completed = subprocess.run(
-            [*isolated_argv(image), str(events_path), str(out_path)],
-            cwd=image.task_root,
-            env=runtime_env(image),
+            [sys.executable, "-m", "tests.unit.image_runtime", str(paths["request"])],
+            cwd=ROOT,
             capture_output=True,
             text=True,
             check=False,
-            timeout=300,
+            timeout=600,
         )
-        result = json.loads(out_path.read_text()) if out_path.exists() else {}
+        outcomes = json.loads(paths["out"].read_text()) if paths["out"].exists() else []
+        dump = json.loads(paths["dump"].read_text()) if paths["dump"].exists() else {}
+        stdout = log.read_text(errors="replace") if log.exists() else ""
+    init_errors = [outcome["init_error"] for outcome in outcomes if outcome["init_error"]]
     return Invocation(
         returncode=completed.returncode,
-        python=result.get("python"),
-        responses=result.get("responses", []),
-        init_error=result.get("init_error"),
-        modules=result.get("modules", {}),
-        stdlib=result.get("stdlib", []),
-        stdout=completed.stdout,
+        python=dump.get("python"),
+        responses=[outcome["result"] for outcome in outcomes if outcome["result"] is not None],
+        errors=[outcome["error_document"] for outcome in outcomes],
+        init_error=init_errors[0] if init_errors else None,
+        modules=dump.get("modules", {}),
+        stdlib=dump.get("stdlib", []),
+        runtime_dir=str(runtime),
+        stdout=stdout,
         stderr=completed.stderr,
     )
-
-
-def isolated_argv(image: SimulatedImage) -> list[str]:
-    return [image.python, "-I", "-S", "-B", "-c", BOOTSTRAP, str(image.task_root), image.handler]
 
 
 def runtime_env(image: SimulatedImage) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The handler image, simulated: the Dockerfile's own COPY/RUN/ENV/CMD replayed into a task root
-with the image's Python, and the handler invoked in an interpreter that sees only that root."""
+with the image's Python, and the CMD run by the Lambda runtime interface client (awslambdaric)
+in an interpreter that sees only that root and the runtime's directory."""
 
 from __future__ import annotations
 
@@ -132,8 +133,9 @@ def test_simulated_image_answers_like_in_process_handler(image, dockerfile, in_p
         function_url_event("GET"),
     ]
     run = image_sim.invoke(image, events)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0, run.stderr + run.stdout
     assert run.init_error is None
+    assert run.errors == [None, None, None]
     if image.python != sys.executable:
         major, minor = dockerfile.python_version
         assert run.python.startswith(f"{major}.{minor}.")
@@ -148,18 +150,24 @@ def test_simulated_image_answers_like_in_process_handler(image, dockerfile, in_p
 
 
 def test_simulated_image_imports_nothing_from_outside_task_root(image, samples):
+    """Only the task root, the standard library and the base image's runtime directory (the
+    runtime client) are loaded from; the handler's packages all come from the task root."""
     run = image_sim.invoke(image, [post(samples)])
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0, run.stderr + run.stdout
     outside = {
         name: path
         for name, path in run.modules.items()
         if path
         and not path.startswith(str(image.task_root))
+        and not path.startswith(run.runtime_dir)
         and not any(path.startswith(folder) for folder in run.stdlib)
     }
     assert outside == {}
     for package in ("ml_handler", "xgboost", "numpy", "orjson"):
         assert run.modules[package].startswith(str(image.task_root)), package
+    # The CMD was run by the runtime interface client, native Runtime API client included.
+    for module in ("awslambdaric.bootstrap", "runtime_client"):
+        assert run.modules[module].startswith(run.runtime_dir), module
 
 
 # --- negative checks: the simulation notices a broken image -----------------------------------
@@ -187,7 +195,9 @@ def test_simulated_image_fails_when_cmd_names_wrong_module(handler_dir, image_py
     run = image_sim.invoke(image, [function_url_event("GET")])
     assert run.returncode != 0
     assert run.init_error is not None
-    assert "ModuleNotFoundError" in run.init_error
+    # What the runtime client reports in the image (to /runtime/init/error).
+    assert run.init_error.startswith("Runtime.ImportModuleError: ")
+    assert "ml_handler.main" in run.init_error
 
 
 def test_simulated_image_fails_when_model_not_copied(handler_dir, image_python, tmp_path):

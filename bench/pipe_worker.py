@@ -1,4 +1,4 @@
-"""A Lambda-like execution environment in a child process.
+"""Baseline worker (bench/pipe_runtime.py): a Lambda-like execution environment in a process.
 
 Started with the function's environment and its code folder on sys.path; imports the CMD's
 handler once (init), then answers events read from stdin, one length-prefixed JSON frame each.
