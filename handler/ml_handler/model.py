@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
+from .model_format import ModelFormatError, check_model_bytes
+
 
 class ModelLoadError(RuntimeError):
     """The model file cannot serve requests (missing, unreadable, or without a schema)."""
@@ -43,9 +45,12 @@ def load_model(path: Path, *, nthread: int) -> LoadedModel:
         raw = path.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror}") from exc
-    if not raw:
-        # xgboost 3.2 calls std::terminate on an empty buffer: the process would die silently.
-        raise ModelLoadError(f"{path} is not an XGBoost JSON/UBJSON model: the file is empty")
+    try:
+        # xgboost 3.2 calls std::terminate on an empty buffer and dies of SIGSEGV on a truncated
+        # UBJSON one: the process would end without a word, so check the structure first.
+        check_model_bytes(raw)
+    except ModelFormatError as exc:
+        raise ModelLoadError(f"{path} is not an XGBoost JSON/UBJSON model: {exc}") from exc
     booster = xgb.Booster()
     try:
         # Loading from a bytearray lets xgboost sniff JSON vs UBJSON by content.

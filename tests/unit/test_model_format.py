@@ -1,0 +1,72 @@
+"""The structural check at init: a truncated or padded model file is refused with a message
+before xgboost sees it (xgboost 3.2 dies of SIGSEGV on a truncated UBJSON buffer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ml_handler.model import ModelLoadError, load_model
+from ml_handler.model_format import ModelFormatError, check_model_bytes
+
+
+def test_structure_accepted_for_bundled_and_small_models(bundled_model_path, small_model_paths):
+    for path in (bundled_model_path, *small_model_paths.values()):
+        check_model_bytes(path.read_bytes())
+
+
+def test_structure_refused_for_truncations_of_a_ubj_model(small_model_paths):
+    raw = small_model_paths["ubj"].read_bytes()
+    accepted = []
+    # Every cut in the header and the tail, every 7th between: each kind of value is cut.
+    for cut in sorted({*range(600), *range(600, len(raw), 7), *range(len(raw) - 600, len(raw))}):
+        try:
+            check_model_bytes(raw[:cut])
+        except ModelFormatError:
+            continue
+        accepted.append(cut)
+    assert accepted == []
+
+
+def test_structure_refused_for_truncations_of_the_bundled_model(bundled_model_path):
+    raw = bundled_model_path.read_bytes()
+    # Cuts spread over the file, and the last 16 bytes: typed arrays, keys, counts, final "}".
+    cuts = [*range(1, len(raw), len(raw) // 40), *range(len(raw) - 16, len(raw))]
+    for cut in cuts:
+        with pytest.raises(ModelFormatError, match="truncated"):
+            check_model_bytes(raw[:cut])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda raw: raw + b"}", "unexpected bytes after its end"),
+        (lambda raw: b"[" + raw[1:], "not a JSON/UBJSON object"),
+        # The first key's length (int64, after "{L") made huge: a length beyond the file.
+        (lambda raw: raw[:2] + b"\x7f" + raw[3:], "truncated or corrupt"),
+        # The root's first key length marker replaced by a type that is not a length.
+        (lambda raw: raw[:1] + b"d" + raw[2:], "expected a UBJSON length"),
+    ],
+    ids=["trailing_bytes", "not_an_object", "huge_length", "bad_length_marker"],
+)
+def test_structure_refused_for_corrupt_ubj(small_model_paths, mutate, message):
+    with pytest.raises(ModelFormatError, match=message):
+        check_model_bytes(mutate(small_model_paths["ubj"].read_bytes()))
+
+
+def test_structure_refused_for_truncated_json(small_model_paths):
+    raw = small_model_paths["json"].read_bytes()
+    with pytest.raises(ModelFormatError, match="JSON model is truncated"):
+        check_model_bytes(raw[: len(raw) // 2])
+
+
+def test_model_load_error_names_file_when_bundled_model_truncated(
+    bundled_model_path, tmp_path: Path
+):
+    """GIVEN the bundled model cut at byte 100 (where xgboost 3.2 segfaults) WHEN the handler
+    loads it THEN a ModelLoadError names the file and the truncation; the process lives on."""
+    path = tmp_path / "model.ubj"
+    path.write_bytes(bundled_model_path.read_bytes()[:100])
+    with pytest.raises(ModelLoadError, match="truncated") as raised:
+        load_model(path, nthread=1)
+    assert str(path) in str(raised.value)
