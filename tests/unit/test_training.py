@@ -34,7 +34,7 @@ def test_training_cli_writes_model_card_golden_and_lock(tmp_path, project_root):
 def test_data_error_when_csv_lacks_color_column(tmp_path):
     path = tmp_path / "wine.csv"
     path.write_text(",".join([*MEASUREMENTS, "quality"]) + "\n" + ",".join(["1"] * 12) + "\n")
-    with pytest.raises(DataError, match="color"):
+    with pytest.raises(DataError, match=r"color"):
         read_dataset(path, features=WINE_FEATURES, target="quality")
 
 
@@ -42,7 +42,7 @@ def test_data_error_when_color_not_indicated(tmp_path, project_root):
     path = tmp_path / "wine.csv"
     shutil.copy(project_root / "data" / "wine_concat.csv", path)
     path.write_text(path.read_text().replace(",red\n", ",rose\n", 1))
-    with pytest.raises(DataError, match="rose"):
+    with pytest.raises(DataError, match=r"rose"):
         read_dataset(path, features=WINE_FEATURES, target="quality")
 
 
