@@ -33,7 +33,7 @@ def test_structure_refused_for_truncations_of_the_bundled_model(bundled_model_pa
     # Cuts spread over the file, and the last 16 bytes: typed arrays, keys, counts, final "}".
     cuts = [*range(1, len(raw), len(raw) // 40), *range(len(raw) - 16, len(raw))]
     for cut in cuts:
-        with pytest.raises(ModelFormatError, match="truncated"):
+        with pytest.raises(ModelFormatError, match=r"truncated"):
             check_model_bytes(raw[:cut])
 
 
@@ -56,7 +56,7 @@ def test_structure_refused_for_corrupt_ubj(small_model_paths, mutate, message):
 
 def test_structure_refused_for_truncated_json(small_model_paths):
     raw = small_model_paths["json"].read_bytes()
-    with pytest.raises(ModelFormatError, match="JSON model is truncated"):
+    with pytest.raises(ModelFormatError, match=r"JSON model is truncated"):
         check_model_bytes(raw[: len(raw) // 2])
 
 
@@ -67,6 +67,6 @@ def test_model_load_error_names_file_when_bundled_model_truncated(
     loads it THEN a ModelLoadError names the file and the truncation; the process lives on."""
     path = tmp_path / "model.ubj"
     path.write_bytes(bundled_model_path.read_bytes()[:100])
-    with pytest.raises(ModelLoadError, match="truncated") as raised:
+    with pytest.raises(ModelLoadError, match=r"truncated") as raised:
         load_model(path, nthread=1)
     assert str(path) in str(raised.value)

@@ -1,79 +1,57 @@
-"""training/train.py: byte-identical output on the same data, and a complete model card."""
+"""training/train.py: byte-identical output on the committed data, from the spec in one place."""
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
-import math
-from pathlib import Path
+import shutil
 
-import numpy as np
 import pytest
 import xgboost as xgb
 
-from tests.unit.wine_schema import MEASUREMENTS
+from tests.unit.wine_schema import MEASUREMENTS, WINE_FEATURES
 from training import train
+from training.dataset import DataError, read_dataset
 
 
-def write_wine_csv(path: Path, rows: int = 240) -> Path:
-    """A synthetic stand-in for the UCI CSV: the same columns, plausible ranges."""
-    rng = np.random.default_rng(11)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*MEASUREMENTS, "quality", "color"])
-        for index in range(rows):
-            measurements = rng.uniform(
-                [4, 0.1, 0, 0.6, 0.01, 2, 6, 0.99, 2.7, 0.2, 8],
-                [15, 1.5, 1, 60, 0.6, 280, 440, 1.04, 4, 2, 15],
-            )
-            quality = int(rng.integers(3, 10))
-            color = "red" if index % 3 == 0 else "white"
-            writer.writerow([*(f"{value:.4f}" for value in measurements), quality, color])
-    return path
-
-
-@pytest.fixture(scope="module")
-def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    folder = tmp_path_factory.mktemp("training")
-    data = write_wine_csv(folder / "wine.csv")
-    first, second = folder / "first", folder / "second"
-    train.main([str(data), "--out", str(first)])
-    train.main([str(data), "--out", str(second)])
-    return data, first, second
-
-
-def test_training_output_byte_identical_when_run_twice(two_runs):
-    _, first, second = two_runs
-    assert (first / "model.ubj").read_bytes() == (second / "model.ubj").read_bytes()
-    assert (first / "model_card.json").read_text() == (second / "model_card.json").read_text()
-
-
-def test_model_card_records_data_hash_hyperparameters_and_holdout_errors(two_runs):
-    data, first, _ = two_runs
-    card = json.loads((first / "model_card.json").read_text())
-    assert card["data"]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
-    assert card["data"]["rows"] == 240
-    assert card["data"]["train_rows"] + card["data"]["holdout_rows"] == 240
-    assert card["model_sha256"] == hashlib.sha256((first / "model.ubj").read_bytes()).hexdigest()
-    assert card["hyperparameters"] == {**train.PARAMS, "num_boost_round": train.NUM_BOOST_ROUND}
-    assert card["feature_names"] == [*MEASUREMENTS, "color_red", "color_white"]
-    assert card["xgboost_version"] == xgb.__version__
-    for metric in ("rmse", "mae"):
-        assert math.isfinite(card["holdout"][metric])
-        assert card["holdout"][metric] > 0
-    assert card["holdout"]["mae"] <= card["holdout"]["rmse"]
-
-
-def test_trained_model_carries_feature_names_for_the_handler(two_runs):
-    _, first, _ = two_runs
+def test_trained_model_carries_wine_feature_names_in_order(bundled_model_path):
     booster = xgb.Booster()
-    booster.load_model(first / "model.ubj")
-    assert booster.feature_names == [*MEASUREMENTS, "color_red", "color_white"]
+    booster.load_model(bundled_model_path)
+    assert booster.feature_names == WINE_FEATURES
 
 
-def test_training_refuses_csv_without_color_column(tmp_path):
+def test_training_cli_writes_model_card_golden_and_lock(tmp_path, project_root):
+    out = tmp_path / "out"
+    train.main(["--root", str(project_root), "--out", str(out)])
+    assert (out / "model.ubj").read_bytes() == (
+        project_root / "handler" / "model" / "model.ubj"
+    ).read_bytes()
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["feature_names"] == WINE_FEATURES
+    assert card["num_trees"] == 400
+    assert {"golden_predictions.json", "schema_lock.json"} <= {p.name for p in out.iterdir()}
+
+
+def test_data_error_when_csv_lacks_color_column(tmp_path):
     path = tmp_path / "wine.csv"
     path.write_text(",".join([*MEASUREMENTS, "quality"]) + "\n" + ",".join(["1"] * 12) + "\n")
-    with pytest.raises(SystemExit, match="color"):
-        train.main([str(path), "--out", str(tmp_path / "out")])
+    with pytest.raises(DataError, match=r"color"):
+        read_dataset(path, features=WINE_FEATURES, target="quality")
+
+
+def test_data_error_when_color_not_indicated(tmp_path, project_root):
+    path = tmp_path / "wine.csv"
+    shutil.copy(project_root / "data" / "wine_concat.csv", path)
+    path.write_text(path.read_text().replace(",red\n", ",rose\n", 1))
+    with pytest.raises(DataError, match=r"rose"):
+        read_dataset(path, features=WINE_FEATURES, target="quality")
+
+
+def test_indicator_features_read_from_color_column(project_root):
+    data = read_dataset(
+        project_root / "data" / "wine_concat.csv", features=WINE_FEATURES, target="quality"
+    )
+    # The first data line of the CSV is a red wine (7.4, 0.7, ... 9.4, quality 5).
+    assert data.values[0].tolist()[:2] == [7.4, 0.7]
+    assert data.values[0].tolist()[-2:] == [1.0, 0.0]
+    assert data.target[0] == 5.0
+    assert len(data.target) == 5320
