@@ -14,12 +14,16 @@ ORIGINAL_FUNCTION_NAME = "ML-XGBoost"
 # The retention periods CloudWatch Logs accepts, up to a year (inference logs need no more).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365)
 
-_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
-_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Used with fullmatch: `$` in match() also accepts a trailing newline ("Dev\n" would pass), and
+# re.ASCII keeps \d and \w from accepting non-ASCII digits and letters where AWS does not.
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # A purely numeric alias name would be read as a version number.
-_ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")
-_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
-_TAG_KEY = re.compile(r"^(?!aws:)[\w.:/=+@ -]{1,128}$")
+_ALIAS_NAME = re.compile(r"(?![0-9]+\Z)[A-Za-z0-9_-]{1,128}")
+_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+", re.ASCII)
+# Tags may be Unicode letters, digits and spaces; the aws: prefix is reserved in any case.
+_TAG_KEY = re.compile(r"(?![Aa][Ww][Ss]:)[\w.:/=+@ -]{1,128}")
+_TAG_VALUE = re.compile(r"[\w.:/=+@ -]{0,256}")
 
 
 class Architecture(StrEnum):
@@ -48,17 +52,17 @@ class StackConfig:
     handler_dir: Path = HANDLER_DIR
 
     def __post_init__(self) -> None:
-        if not _STACK_NAME.match(self.stack_name):
+        if not _STACK_NAME.fullmatch(self.stack_name):
             raise ConfigError(
                 f"stackName {self.stack_name!r} is not a valid stack name "
                 "(a letter, then up to 127 letters, digits or hyphens)"
             )
-        if self.function_name is not None and not _FUNCTION_NAME.match(self.function_name):
+        if self.function_name is not None and not _FUNCTION_NAME.fullmatch(self.function_name):
             raise ConfigError(
                 f"functionName {self.function_name!r} is not a valid Lambda name "
                 "(1-64 letters, digits, hyphens or underscores)"
             )
-        if not _ALIAS_NAME.match(self.alias_name):
+        if not _ALIAS_NAME.fullmatch(self.alias_name):
             raise ConfigError(
                 f"aliasName {self.alias_name!r} is not a valid alias name "
                 "(1-128 letters, digits, hyphens or underscores, not only digits)"
@@ -75,14 +79,16 @@ class StackConfig:
         if self.max_rows < 1:
             raise ConfigError(f"maxRows must be positive, got {self.max_rows}")
         for arn in self.invoker_principal_arns:
-            if not _PRINCIPAL_ARN.match(arn):
+            if not _PRINCIPAL_ARN.fullmatch(arn):
                 raise ConfigError(
                     f"invokerPrincipals: {arn!r} is not an IAM role or user ARN "
                     "(arn:aws:iam::123456789012:role/NAME or :user/NAME)"
                 )
-        for key in self.tags:
-            if not _TAG_KEY.match(key):
+        for key, value in self.tags.items():
+            if not _TAG_KEY.fullmatch(key):
                 raise ConfigError(f"tags: {key!r} is not a valid tag key")
+            if not _TAG_VALUE.fullmatch(value):
+                raise ConfigError(f"tags: the value of {key!r} is not a valid tag value")
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> StackConfig:
@@ -92,15 +98,15 @@ class StackConfig:
         """
         values: dict[str, Any] = {}
         if (name := get("stackName")) is not None:
-            values["stack_name"] = str(name)
+            values["stack_name"] = _text("stackName", name)
         function_name = get("functionName")
-        if function_name is not None and str(function_name) != "":
-            values["function_name"] = str(function_name)
+        if function_name is not None and _text("functionName", function_name) != "":
+            values["function_name"] = function_name
         if (alias := get("aliasName")) is not None:
-            values["alias_name"] = str(alias)
+            values["alias_name"] = _text("aliasName", alias)
         if (arch := get("architecture")) is not None:
             try:
-                values["architecture"] = Architecture(str(arch))
+                values["architecture"] = Architecture(_text("architecture", arch))
             except ValueError:
                 raise ConfigError(f"architecture must be x86_64 or arm64, got {arch!r}") from None
         for key, attr in (
@@ -121,6 +127,13 @@ class StackConfig:
         return cls(**values)
 
 
+def _text(key: str, raw: object) -> str:
+    # `-c` values are always strings; in cdk.json, `"aliasName": true` would become alias "True".
+    if not isinstance(raw, str):
+        raise ConfigError(f"{key} must be a string, got {raw!r}")
+    return raw
+
+
 def _integer(key: str, raw: object) -> int:
     # bool is an int in Python; `-c memorySize=true` is a mistake, not 1 MB.
     if isinstance(raw, bool):
@@ -133,6 +146,10 @@ def _integer(key: str, raw: object) -> int:
 
 def _tags(raw: object) -> dict[str, str]:
     if isinstance(raw, dict):
+        # An integer is a fair tag value in cdk.json; null or true would arrive as "None" or "True".
+        wrong = [k for k, v in raw.items() if isinstance(v, bool) or not isinstance(v, str | int)]
+        if wrong:
+            raise ConfigError(f"tags: the value of {wrong[0]!r} must be a string or an integer")
         return {str(k): str(v) for k, v in raw.items()}
     tags: dict[str, str] = {}
     for pair in (p.strip() for p in str(raw).split(",")):
