@@ -9,6 +9,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .dockerfile import read_image_spec
 from .function_spec import FunctionSpec, read_function_spec
@@ -58,12 +59,15 @@ class _Running:
 class LocalSystem:
     """moto plus one local Function URL per deployed stack. Use as a context manager."""
 
-    def __init__(self, *, workdir: Path | None = None, concurrency: int = 2) -> None:
+    def __init__(
+        self, *, workdir: Path | None = None, concurrency: int = 2, region: str | None = None
+    ) -> None:
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="localurl-"))
         self.concurrency = concurrency
-        self.moto = MotoAws()
+        self.moto = MotoAws(region=region) if region else MotoAws()
         self._running: dict[str, _Running] = {}
+        self._reserved: dict[str, FunctionUrlServer] = {}
 
     @property
     def region(self) -> str:
@@ -101,10 +105,8 @@ class LocalSystem:
                 "is missing; run `cdk bootstrap` (the local system does it in start())"
             )
         stack_name = synthesized.stack_name
-        spec = read_function_spec(synthesized.template)
-        image = read_image_spec(synthesized.image_asset_dir / "Dockerfile")
-        server = FunctionUrlServer()
-        UrlRegistry.expect_stack(stack_name, server.base_url)
+        read_function_spec(synthesized.template)  # fail on an unusable template before moto
+        self.reserve_endpoint(stack_name)
         cfn = self.moto.client("cloudformation")
         try:
             stack_id = cfn.create_stack(
@@ -118,9 +120,60 @@ class LocalSystem:
                     f"{stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}"
                 )
         except Exception:
-            server.server_close()
-            UrlRegistry.forget_stack(stack_name)
+            self.release_endpoint(stack_name)
             raise
+        return self._serve(synthesized, stack)
+
+    def reserve_endpoint(self, stack_name: str) -> str:
+        """Start listening for `stack_name`'s Function URL before its stack exists: the URL
+        resource (moto_cfn_models) takes this address when CloudFormation creates it."""
+        server = FunctionUrlServer()
+        self._reserved[stack_name] = server
+        UrlRegistry.expect_stack(stack_name, server.base_url)
+        return server.base_url
+
+    def release_endpoint(self, stack_name: str) -> None:
+        """Stop serving `stack_name` (reserved or running) without touching its stack."""
+        UrlRegistry.forget_stack(stack_name)
+        reserved = self._reserved.pop(stack_name, None)
+        if reserved is not None:
+            reserved.server_close()
+        running = self._running.pop(stack_name, None)
+        if running is not None:
+            running.server.stop()
+            running.runtime.close()
+
+    def serve_deployed(self, synthesized: SynthesizedStack) -> DeployedStack:
+        """Serve the Function URL of a stack that someone else (the CDK CLI) deployed into this
+        moto, for an endpoint reserved beforehand; `synthesized` is the assembly it deployed."""
+        stack = self.moto.client("cloudformation").describe_stacks(
+            StackName=synthesized.stack_name
+        )["Stacks"][0]
+        if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            raise DeployError(f"{synthesized.stack_name} is {stack['StackStatus']}")
+        return self._serve(synthesized, stack)
+
+    def _serve(self, synthesized: SynthesizedStack, stack: dict[str, Any]) -> DeployedStack:
+        stack_name = synthesized.stack_name
+        stack_id = str(stack["StackId"])
+        server = self._reserved.pop(stack_name)
+        try:
+            return self._start(synthesized, stack, stack_id, server)
+        except Exception:
+            self._reserved[stack_name] = server
+            self.release_endpoint(stack_name)
+            raise
+
+    def _start(
+        self,
+        synthesized: SynthesizedStack,
+        stack: dict[str, Any],
+        stack_id: str,
+        server: FunctionUrlServer,
+    ) -> DeployedStack:
+        stack_name = synthesized.stack_name
+        spec = read_function_spec(synthesized.template)
+        image = read_image_spec(synthesized.image_asset_dir / "Dockerfile")
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         function_name = self._physical_id(stack_id, spec.function_logical_id)
         function_arn = self.moto.client("lambda").get_function(FunctionName=function_name)[
@@ -160,7 +213,11 @@ class LocalSystem:
                 runtime=runtime,
             )
         )
-        runtime.warm_up()
+        try:
+            runtime.warm_up()
+        except Exception:
+            runtime.close()
+            raise
         server.start()
         deployed = DeployedStack(
             stack_name=stack_name,
@@ -201,6 +258,8 @@ class LocalSystem:
                 self.destroy(name)
             except Exception as exc:  # noqa: BLE001 - tear everything down, then report
                 errors.append(exc)
+        for name in list(self._reserved):
+            self.release_endpoint(name)
         self.moto.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -12,6 +13,8 @@ from urllib.parse import parse_qsl
 
 # Function URLs pass these content types through as text; everything else (and no content type)
 # reaches the function base64-encoded.
+# Lambda's synchronous invocation payload limit (its 413 message says 6291456 bytes).
+MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
 
 
@@ -137,3 +140,16 @@ def _clf_time(now: float) -> str:
     # "12/Mar/2020:19:03:58 +0000", the access-log format AWS uses here.
     parts = formatdate(now, usegmt=True).split()  # Thu, 12 Mar 2020 19:03:58 GMT
     return f"{parts[1]}/{parts[2]}/{parts[3]}:{parts[4]} +0000"
+
+
+def invoke_payload_bytes(event: dict[str, object]) -> int:
+    """The size Lambda's 6 MB invocation limit is checked against: the event as JSON, not the
+    HTTP body. JSON escaping makes the event larger than the body (each `"` of a JSON body
+    becomes `\\"`), so a body well under 6 MiB can still be refused."""
+    serialized = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    # Bodies that are not valid UTF-8 were decoded with surrogateescape: count their raw bytes.
+    return len(serialized.encode("utf-8", errors="surrogateescape"))
+
+
+def exceeds_payload_limit(event: dict[str, object]) -> bool:
+    return invoke_payload_bytes(event) > MAX_INVOKE_PAYLOAD_BYTES

@@ -1,4 +1,5 @@
-"""CloudFormation models moto lacks: AWS::Lambda::Alias and AWS::Lambda::Url.
+"""CloudFormation models moto lacks: AWS::Lambda::Alias and AWS::Lambda::Url; and the stack
+outputs moto forgets when a change set (what the CDK CLI deploys with) creates the stack.
 
 moto builds its resource-type map from CloudFormationModel subclasses, cached: defining the
 classes here and clearing that cache registers them. Ref/GetAtt follow CloudFormation's docs.
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 from moto.awslambda.exceptions import UnknownAliasException, UnknownFunctionException
 from moto.awslambda.models import LambdaVersion, lambda_backends
 from moto.cloudformation import parsing
+from moto.cloudformation.models import CloudFormationBackend
 from moto.core.common_models import CloudFormationModel
 
 
@@ -224,6 +226,25 @@ def _version_attribute(self: LambdaVersion, attribute_name: str) -> str:
     raise NotImplementedError(attribute_name)
 
 
+_original_execute_change_set = CloudFormationBackend.execute_change_set
+
+
+def _execute_change_set_with_outputs(
+    self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None
+) -> None:
+    # moto creates the stack for a CREATE change set with an empty template and, executing the
+    # set, creates the resources but keeps the empty output map: DescribeStacks (and so
+    # `cdk deploy --outputs-file`) would show no outputs. Rebuild it from the executed template.
+    _original_execute_change_set(self, change_set_name, stack_name)
+    for change_set in self.change_sets.values():
+        stack = self.stacks.get(change_set.stack_id)
+        named = change_set_name in (change_set.change_set_id, change_set.change_set_name)
+        if stack is None or not named or stack_name not in (None, stack.name, stack.stack_id):
+            continue
+        stack._parse_template()
+        stack.output_map = stack._create_output_map()
+
+
 _registered = False
 
 
@@ -232,6 +253,7 @@ def register() -> None:
     if _registered:
         return
     LambdaVersion.get_cfn_attribute = _version_attribute  # type: ignore[attr-defined]
+    CloudFormationBackend.execute_change_set = _execute_change_set_with_outputs  # type: ignore[method-assign]
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
     _registered = True

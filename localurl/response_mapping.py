@@ -8,9 +8,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .lambda_event import MAX_INVOKE_PAYLOAD_BYTES
 from .runtime import Invocation
 
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+MAX_PAYLOAD_BYTES = MAX_INVOKE_PAYLOAD_BYTES
 
 
 @dataclass(frozen=True, kw_only=True)

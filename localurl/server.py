@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
-from .lambda_event import IamCaller, UrlIdentity, build_event
+from .lambda_event import IamCaller, UrlIdentity, build_event, exceeds_payload_limit
 from .response_mapping import (
     MAX_PAYLOAD_BYTES,
     HttpResponse,
@@ -122,6 +122,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         target = self.server.target
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_PAYLOAD_BYTES:
+            # The event is never smaller than the body: refuse before reading it.
             # Drain nothing: the connection is closed after this answer.
             self.close_connection = True
             return payload_too_large("Request")
@@ -153,4 +154,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             caller=caller,
             request_id=self._request_id,
         )
+        if exceeds_payload_limit(event):
+            # Lambda checks its 6 MB limit on the event, after the URL has built it.
+            return payload_too_large("Request")
         return map_invocation(target.runtime.invoke(event, request_id=self._request_id))

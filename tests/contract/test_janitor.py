@@ -63,4 +63,4 @@ def test_janitor_dry_run_deletes_nothing(capsys) -> None:
     assert main(["--older-than-hours", "0", "--region", REGION, "--dry-run"]) == 0
 
     assert _names(cfn) == {f"{STACK_PREFIX}old"}
-    assert f"would delete {STACK_PREFIX}old" in capsys.readouterr().out
+    assert f"would delete stack {STACK_PREFIX}old" in capsys.readouterr().out

@@ -626,19 +626,37 @@ def test_request_is_refused_with_413_when_body_exceeds_6_mb(
     assert refused.headers["x-amzn-requestid"] not in logged
 
 
-def test_payload_limit_is_exactly_6_mib(
+def test_payload_limit_applies_to_the_event_when_escaping_grows_the_body(
     deployed: DeployedStack,
     keys: Keys,
     reference: InferenceService,
     samples_body: bytes,
     samples: list[dict[str, float]],
 ) -> None:
-    """A body of exactly 6291456 bytes is answered; one byte more is refused with 413."""
-    at_limit = _padded(samples_body, 6 * 1024 * 1024)
-    over = _padded(samples_body, 6 * 1024 * 1024 + 1)
-    assert (len(at_limit), len(over)) == (6291456, 6291457)
+    """GIVEN two signed POSTs of the same size, 64 KiB under 6 MiB: the samples padded with
+    whitespace (nothing to escape), and the samples plus a string of escaped quotes (each `\\"`
+    is two bytes in the body and four in the event's JSON) THEN the first is answered and the
+    second is refused with 413, as Lambda checks its 6 MB limit on the event, not the body."""
+    size = MAX_PAYLOAD_BYTES - 64 * 1024
+    plain = _padded(samples_body, size)
+    filler = b',"' + b'\\"' * ((size - len(samples_body) - 3) // 2)
+    quoted = (
+        samples_body[:-1] + filler + b" " * (size - len(samples_body) - len(filler) - 1) + b'"]'
+    )
+    assert len(plain) == len(quoted) == size
+    assert json.loads(quoted)[-1].startswith('""')
 
     assert_predictions(
-        signed_post(keys, deployed.endpoint_url, at_limit), reference, at_limit, rows=len(samples)
+        signed_post(keys, deployed.endpoint_url, plain), reference, plain, rows=len(samples)
     )
+    refused = signed_post(keys, deployed.endpoint_url, quoted)
+    assert refused.status_code == 413
+    assert "6291456 bytes" in refused.json()["Message"]
+
+
+def test_payload_limit_refuses_a_body_one_byte_over_6_mib(
+    deployed: DeployedStack, keys: Keys, samples_body: bytes
+) -> None:
+    over = _padded(samples_body, 6 * 1024 * 1024 + 1)
+    assert len(over) == 6291457
     assert signed_post(keys, deployed.endpoint_url, over).status_code == 413

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from localurl.lambda_event import IamCaller, UrlIdentity, build_event, is_text_content
+from localurl.lambda_event import (
+    IamCaller,
+    UrlIdentity,
+    build_event,
+    exceeds_payload_limit,
+    invoke_payload_bytes,
+    is_text_content,
+)
+from localurl.response_mapping import MAX_PAYLOAD_BYTES
 
 # AWS's example request, rebuilt: the same method, path, query, headers, cookies, body and caller.
 DOC_TIME_EPOCH = 1583348638.390
@@ -132,3 +140,51 @@ def test_event_without_body_or_query_omits_them() -> None:
     assert event["isBase64Encoded"] is False
     assert event["requestContext"]["authorizer"] is None
     assert event["requestContext"]["accountId"] == "anonymous"
+
+
+def _json_event(body: bytes) -> dict:
+    return build_event(
+        method="POST",
+        raw_path="/",
+        raw_query="",
+        headers=[("Content-Type", "application/json")],
+        body=body,
+        source_ip="127.0.0.1",
+        url=UrlIdentity(account_id="123456789012", url_id="x", region="us-east-1"),
+        caller=None,
+        request_id="id",
+        now=DOC_TIME_EPOCH,
+    )
+
+
+def test_payload_size_counts_the_escaped_event_not_the_body() -> None:
+    """A JSON body's quotes are escaped in the event: 1,000 `"a"` strings (3 bytes each in the
+    body) are 5 bytes each in the event; the size is the compact JSON's UTF-8 bytes."""
+    body = b"[" + b",".join([b'"a"'] * 1000) + b"]"
+    event = _json_event(body)
+
+    size = invoke_payload_bytes(event)
+
+    assert size == len(json.dumps(event, separators=(",", ":")).encode())
+    assert size - invoke_payload_bytes(_json_event(b"[]")) == len(body) - 2 + 2 * 1000
+
+
+def test_payload_size_counts_non_ascii_and_invalid_utf8_as_their_bytes() -> None:
+    text = "é€".encode()  # 2 + 3 bytes of UTF-8, not 12 bytes of \\u escapes
+    raw = b"\xff\xfe"  # not UTF-8: kept as the two raw bytes
+    base = invoke_payload_bytes(_json_event(b'""'))
+
+    assert invoke_payload_bytes(_json_event(b'"' + text + b'"')) - base == len(text)
+    assert invoke_payload_bytes(_json_event(b'"' + raw + b'"')) - base == len(raw)
+
+
+def test_payload_limit_edge_is_6291456_event_bytes() -> None:
+    """GIVEN events of exactly 6 MiB and one byte more THEN the local URL's check (the one the
+    server applies) admits the first and refuses the second."""
+    overhead = invoke_payload_bytes(_json_event(b"[]"))
+    at_limit = _json_event(b"[" + b" " * (MAX_PAYLOAD_BYTES - overhead) + b"]")
+    over = _json_event(b"[" + b" " * (MAX_PAYLOAD_BYTES - overhead + 1) + b"]")
+
+    assert invoke_payload_bytes(at_limit) == MAX_PAYLOAD_BYTES == 6291456
+    assert not exceeds_payload_limit(at_limit)
+    assert exceeds_payload_limit(over)

@@ -21,6 +21,9 @@ from typing import Any
 import boto3
 import botocore.exceptions
 
+from client.errors import InferenceClientError
+from client.invoke import InferenceClient
+from client.retry import RetryPolicy
 from localurl.deploy import LocalSystem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +35,10 @@ BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 
 class E2ESetupError(RuntimeError):
     """The chosen target cannot be used: says exactly what is missing."""
+
+
+class E2EDeployError(RuntimeError):
+    """The deploy ran but did not produce a usable system (the stack is torn down)."""
 
 
 class TeardownError(RuntimeError):
@@ -103,17 +110,61 @@ def local_deployment(stack_name: str, *, system: LocalSystem | None = None) -> I
         try:
             yield deployment
         finally:
-            _run_cleanups(deployment)
-            system.destroy(stack_name)
-            if system.is_deployed(stack_name):
-                raise TeardownError(f"stack {stack_name} still exists after destroy")
+            try:
+                run_cleanups(deployment.cleanups)
+            finally:
+                system.destroy(stack_name)
+                if system.is_deployed(stack_name):
+                    raise TeardownError(f"stack {stack_name} still exists after destroy")
     finally:
         if owned:
             system.close()
 
 
+@dataclass(frozen=True, kw_only=True)
+class AwsTimeouts:
+    """Every wait of an AWS run has its own cap; together they fit the nightly job's timeout
+    and the OIDC session (.github/workflows/nightly-e2e.yml: 110 min job, 120 min session)."""
+
+    # Docker build of numpy/scipy/xgboost, ECR push, CloudFormation: 5-10+ min cold.
+    deploy_seconds: float = 40 * 60
+    # The invoker policy and the URL's resource policy take seconds to apply after CREATE_COMPLETE.
+    ready_seconds: float = 5 * 60
+    # A brand-new IAM role is not assumable until IAM has propagated it.
+    role_propagation_seconds: float = 2 * 60
+    delete_seconds: float = 20 * 60
+    poll_seconds: float = 5.0
+
+
+def cdk_deploy_command(
+    cdk: str, *, stack_name: str, outputs_file: Path, output_dir: Path
+) -> list[str]:
+    """The exact `cdk deploy` command line of an AWS run (the rehearsal and its tests use it).
+
+    `-c key=value` must be two words: the CLI reads `-ckey=value` as bundled one-letter flags,
+    warns about unknown options and synthesizes the app's default stack.
+    """
+    context_args = [arg for k, v in e2e_context(stack_name).items() for arg in ("-c", f"{k}={v}")]
+    return [
+        cdk,
+        "deploy",
+        "--require-approval",
+        "never",
+        "--no-notices",
+        "--ci",
+        "--outputs-file",
+        str(outputs_file),
+        "--output",
+        str(output_dir),
+        *context_args,
+    ]
+
+
 @contextmanager
-def aws_deployment(stack_name: str, *, keep_stack: bool) -> Iterator[Deployment]:
+def aws_deployment(
+    stack_name: str, *, keep_stack: bool, timeouts: AwsTimeouts | None = None
+) -> Iterator[Deployment]:
+    timeouts = timeouts or AwsTimeouts()
     session = boto3.Session()
     if session.get_credentials() is None:
         raise E2ESetupError(
@@ -131,7 +182,6 @@ def aws_deployment(stack_name: str, *, keep_stack: bool) -> Iterator[Deployment]
     workdir.mkdir(parents=True, exist_ok=True)
     cfn = session.client("cloudformation", region_name=region)
     iam = session.client("iam", region_name=region)
-    context_args = [f"-c{k}={v}" for k, v in e2e_context(stack_name).items()]
     env = {
         **os.environ,
         "CDK_DISABLE_CLI_TELEMETRY": "true",
@@ -139,28 +189,22 @@ def aws_deployment(stack_name: str, *, keep_stack: bool) -> Iterator[Deployment]
         "CDK_DEFAULT_REGION": region,
         "CDK_DEFAULT_ACCOUNT": account,
     }
-    deployment: Deployment | None = None
+    cleanups: list[Callable[[], None]] = []
     try:
         subprocess.run(
-            [
+            cdk_deploy_command(
                 cdk,
-                "deploy",
-                "--require-approval",
-                "never",
-                "--no-notices",
-                "--ci",
-                "--outputs-file",
-                str(outputs_file),
-                "--output",
-                str(workdir / "cdk.out"),
-                *context_args,
-            ],
+                stack_name=stack_name,
+                outputs_file=outputs_file,
+                output_dir=workdir / "cdk.out",
+            ),
             cwd=ROOT,
             env=env,
             check=True,
-            timeout=45 * 60,
+            timeout=timeouts.deploy_seconds,
         )
-        outputs = json.loads(outputs_file.read_text())[stack_name]
+        outputs = read_stack_outputs(outputs_file, stack_name)
+        sts_client = lambda: session.client("sts", region_name=region)  # noqa: E731
 
         def create_ungranted_role() -> str:
             name = f"{stack_name}-nogrant"[:64]
@@ -169,46 +213,150 @@ def aws_deployment(stack_name: str, *, keep_stack: bool) -> Iterator[Deployment]
                 AssumeRolePolicyDocument=json.dumps(_trust_account(account)),
                 Tags=[{"Key": E2E_TAG, "Value": "true"}],
             )
-            assert deployment is not None
-            deployment.cleanups.append(lambda: iam.delete_role(RoleName=name))
+            cleanups.append(lambda: iam.delete_role(RoleName=name))
             iam.get_waiter("role_exists").wait(RoleName=name)
-            time.sleep(10)  # IAM is eventually consistent: STS may not see a brand-new role yet
-            return str(role["Role"]["Arn"])
+            arn = str(role["Role"]["Arn"])
+            wait_until_assumable(
+                sts_client(),
+                arn,
+                timeout_seconds=timeouts.role_propagation_seconds,
+                poll_seconds=timeouts.poll_seconds,
+            )
+            return arn
 
         deployment = Deployment(
             target="aws",
             stack_name=stack_name,
             outputs=outputs,
             region=region,
-            sts_client=lambda: session.client("sts", region_name=region),
+            sts_client=sts_client,
             create_ungranted_role=create_ungranted_role,
+            cleanups=cleanups,
+        )
+        wait_until_invocable(
+            deployment, timeout_seconds=timeouts.ready_seconds, poll_seconds=timeouts.poll_seconds
         )
         yield deployment
     finally:
-        if deployment is not None:
-            _run_cleanups(deployment)
-        if keep_stack:
-            print(f"--keep-stack: {stack_name} left deployed in {region}; delete it when done")
-        else:
-            delete_stack_and_wait(cfn, stack_name)
-            shutil.rmtree(workdir, ignore_errors=True)
+        # The stack is deleted whatever the cleanups do; their errors are raised afterwards.
+        try:
+            run_cleanups(cleanups)
+        finally:
+            if keep_stack:
+                print(f"--keep-stack: {stack_name} left deployed in {region}; delete it when done")
+            else:
+                delete_stack_and_wait(
+                    cfn,
+                    stack_name,
+                    timeout_seconds=timeouts.delete_seconds,
+                    poll_seconds=timeouts.poll_seconds,
+                )
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
-def delete_stack_and_wait(cfn: Any, stack_name: str) -> None:
-    """Delete and wait until gone; a stack that never existed counts as gone."""
+def read_stack_outputs(outputs_file: Path, stack_name: str) -> dict[str, str]:
+    """The stack's outputs from `cdk deploy --outputs-file`; says which stacks it holds if not."""
+    outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
+    if stack_name not in outputs:
+        raise E2EDeployError(
+            f"`cdk deploy` wrote no outputs for {stack_name} to {outputs_file} "
+            f"(it has: {sorted(outputs) or 'nothing'}): did the CLI deploy another stack?"
+        )
+    return {str(k): str(v) for k, v in outputs[stack_name].items()}
+
+
+def wait_until_assumable(
+    sts: Any, role_arn: str, *, timeout_seconds: float, poll_seconds: float
+) -> None:
+    """Poll AssumeRole until STS accepts the (new) role: IAM propagates it in seconds to
+    minutes, and until then STS answers AccessDenied."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            sts.assume_role(
+                RoleArn=role_arn, RoleSessionName="cdk-ml-lambda-e2e-probe", DurationSeconds=900
+            )
+            return
+        except botocore.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] != "AccessDenied" or time.monotonic() > deadline:
+                raise
+        time.sleep(poll_seconds)
+
+
+def wait_until_invocable(
+    deployment: Deployment, *, timeout_seconds: float, poll_seconds: float
+) -> None:
+    """Poll a signed GET until it answers 200: the invoker's grants take effect some seconds
+    after CloudFormation reports CREATE_COMPLETE, and the tests do not retry a 403."""
+    deadline = time.monotonic() + timeout_seconds
+    last = "no answer"
+    while True:
+        client = InferenceClient.for_role(
+            endpoint_url=deployment.endpoint_url,
+            role_arn=deployment.role_arn,
+            region=deployment.region,
+            sts_client=deployment.sts_client(),
+            session_name="cdk-ml-lambda-e2e-ready",
+            retry=RetryPolicy(max_attempts=1),
+        )
+        try:
+            with client:
+                client.metadata()
+            return
+        except InferenceClientError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            raise E2EDeployError(
+                f"{deployment.stack_name} deployed, but a signed GET did not answer 200 within "
+                f"{timeout_seconds:.0f} s (last: {last})"
+            )
+        time.sleep(poll_seconds)
+
+
+_DELETE_DONE = "DELETE_COMPLETE"
+
+
+def delete_stack_and_wait(
+    cfn: Any, stack_name: str, *, timeout_seconds: float = 20 * 60, poll_seconds: float = 10.0
+) -> None:
+    """Delete and wait until gone; a stack that never existed counts as gone.
+
+    Polls DescribeStacks by stack id instead of botocore's StackDeleteComplete waiter: that one
+    fails on the first answer if it still shows the pre-delete state (ROLLBACK_COMPLETE,
+    UPDATE_ROLLBACK_COMPLETE, an old DELETE_FAILED...) while the deletion has just begun.
+    """
+    stack = _describe(cfn, stack_name)
+    if stack is None or stack["StackStatus"] == _DELETE_DONE:
+        return
+    stack_id = stack["StackId"]
+    cfn.delete_stack(StackName=stack_id)
+    deadline = time.monotonic() + timeout_seconds
+    stale_until = time.monotonic() + min(60.0, timeout_seconds)
+    seen_in_progress = False
+    while True:
+        stack = _describe(cfn, stack_id)
+        status = _DELETE_DONE if stack is None else stack["StackStatus"]
+        if status == _DELETE_DONE:
+            return
+        seen_in_progress = seen_in_progress or status == "DELETE_IN_PROGRESS"
+        # A DELETE_FAILED seen before DELETE_IN_PROGRESS may be the previous attempt's.
+        if status == "DELETE_FAILED" and (seen_in_progress or time.monotonic() > stale_until):
+            reason = stack.get("StackStatusReason", "") if stack else ""
+            raise TeardownError(f"deleting {stack_name} failed: DELETE_FAILED {reason}")
+        if time.monotonic() > deadline:
+            raise TeardownError(
+                f"deleting {stack_name}: still {status} after {timeout_seconds:.0f} s"
+            )
+        time.sleep(poll_seconds)
+
+
+def _describe(cfn: Any, stack_name_or_id: str) -> dict[str, Any] | None:
     try:
-        stack_id = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["StackId"]
+        return dict(cfn.describe_stacks(StackName=stack_name_or_id)["Stacks"][0])
     except botocore.exceptions.ClientError as exc:
         if "does not exist" in str(exc):
-            return
+            return None
         raise
-    cfn.delete_stack(StackName=stack_id)
-    try:
-        cfn.get_waiter("stack_delete_complete").wait(
-            StackName=stack_id, WaiterConfig={"Delay": 10, "MaxAttempts": 90}
-        )
-    except botocore.exceptions.WaiterError as exc:
-        raise TeardownError(f"deleting {stack_name} failed: {exc}") from exc
 
 
 def _require_bootstrap(session: boto3.Session, region: str, account: str) -> None:
@@ -244,6 +392,14 @@ def _trust_account(account: str) -> dict[str, Any]:
     }
 
 
-def _run_cleanups(deployment: Deployment) -> None:
-    while deployment.cleanups:
-        deployment.cleanups.pop()()
+def run_cleanups(cleanups: list[Callable[[], None]]) -> None:
+    """Run every cleanup (last registered first), even when one raises; then raise the first
+    error, so the caller's stack deletion (in its own `finally`) still happens."""
+    errors: list[BaseException] = []
+    while cleanups:
+        try:
+            cleanups.pop()()
+        except Exception as exc:  # noqa: BLE001 - run the others, then report
+            errors.append(exc)
+    if errors:
+        raise TeardownError(f"{len(errors)} cleanup(s) failed: {errors}") from errors[0]
