@@ -51,7 +51,7 @@ def nearest_float32(text: str | int) -> float:
     value = from_bits(best[2])
     if math.isinf(value):
         raise ValueError(f"{text!r} is outside the float32 range")
-    if value == 0 and exact < 0:
+    if value == 0 and str(text).strip().startswith("-"):
         return -0.0
     return value
 
