@@ -9,46 +9,64 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The shortest digit string (no trailing zeros) of a finite non-zero |v| and the exponent of
- * its first digit. For each length the correctly rounded candidate is tried first, then its two
- * neighbours: near a power of two the rounding interval is lopsided and a neighbour may
- * round-trip where the nearest does not. */
-static int shortest_digits(float v, char *digits, int *exponent) {
+/* The p-digit decimal of |v| that round-trips and is closest to it, or -1 if none: the
+ * correctly rounded one first, then its two neighbours (near a power of two the rounding
+ * interval is lopsided and a neighbour may round-trip where the nearest does not). */
+static long long probe(float v, int precision, int *scale_out) {
     char text[40];
-    for (int precision = 1; precision <= 9; ++precision) {
-        snprintf(text, sizeof text, "%.*e", precision - 1, (double)v);
-        char *mark = strchr(text, 'e');
-        int exp10 = atoi(mark + 1);
-        long long mantissa = 0;
-        for (char *p = text; p < mark; ++p)
-            if (*p >= '0' && *p <= '9') mantissa = mantissa * 10 + (*p - '0');
-        int scale = exp10 - (precision - 1);
-        long long chosen = -1;
-        double best = 0.0;
-        for (int delta = 0; delta <= 2; ++delta) {
-            long long candidate = delta == 0 ? mantissa : delta == 1 ? mantissa - 1 : mantissa + 1;
-            if (candidate <= 0) continue;
-            char probe[48];
-            snprintf(probe, sizeof probe, "%llde%d", candidate, scale);
-            if (strtof(probe, NULL) != v) continue;
-            double distance = strtod(probe, NULL) - (double)v;
-            if (distance < 0) distance = -distance;
-            if (chosen < 0 || distance < best) {
-                chosen = candidate;
-                best = distance;
-            }
-            if (delta == 0) break; /* the nearest candidate of this length round-trips */
+    snprintf(text, sizeof text, "%.*e", precision - 1, (double)v);
+    char *mark = strchr(text, 'e');
+    int exp10 = atoi(mark + 1);
+    long long mantissa = 0;
+    for (char *p = text; p < mark; ++p)
+        if (*p >= '0' && *p <= '9') mantissa = mantissa * 10 + (*p - '0');
+    int scale = exp10 - (precision - 1);
+    *scale_out = scale;
+    long long chosen = -1;
+    double best = 0.0;
+    for (int delta = 0; delta <= 2; ++delta) {
+        long long candidate = delta == 0 ? mantissa : delta == 1 ? mantissa - 1 : mantissa + 1;
+        if (candidate <= 0) continue;
+        char number[48];
+        snprintf(number, sizeof number, "%llde%d", candidate, scale);
+        if (strtof(number, NULL) != v) continue;
+        if (delta == 0) return candidate; /* the nearest candidate of this length round-trips */
+        double distance = strtod(number, NULL) - (double)v;
+        if (distance < 0) distance = -distance;
+        if (chosen < 0 || distance < best) {
+            chosen = candidate;
+            best = distance;
         }
-        if (chosen < 0) continue;
-        char number[24];
-        int length = snprintf(number, sizeof number, "%lld", chosen);
-        int first_exponent = scale + length - 1;
-        while (length > 1 && number[length - 1] == '0') --length;
-        memcpy(digits, number, (size_t)length);
-        *exponent = first_exponent;
-        return length;
     }
-    return 0; /* unreachable: 9 significant digits always round-trip a float32 */
+    return chosen;
+}
+
+/* The shortest digit string (no trailing zeros) of a finite non-zero |v| and the exponent of
+ * its first digit. Whether some p-digit decimal round-trips is monotone in p (9 always does);
+ * most float32 values need 7 or 8 digits, so the search starts at 7 and walks down or up. */
+static int shortest_digits(float v, char *digits, int *exponent) {
+    int scale = 0, best_scale = 0;
+    long long best = probe(v, 7, &scale);
+    best_scale = scale;
+    if (best >= 0) {
+        for (int precision = 6; precision >= 1; --precision) {
+            long long shorter = probe(v, precision, &scale);
+            if (shorter < 0) break;
+            best = shorter;
+            best_scale = scale;
+        }
+    } else {
+        for (int precision = 8; precision <= 9 && best < 0; ++precision) {
+            best = probe(v, precision, &scale);
+            best_scale = scale;
+        }
+    }
+    char number[24];
+    int length = snprintf(number, sizeof number, "%lld", best);
+    *exponent = best_scale + length - 1;
+    while (length > 1 && number[length - 1] == '0') --length;
+    memcpy(digits, number, (size_t)length);
+    return length;
 }
 
 static size_t format_one(float v, char *out) {
