@@ -1,7 +1,12 @@
-"""Validating a parsed batch, in records or rows form, into a float32 matrix in model order."""
+"""Validating a parsed batch, in records or rows form, into float32 rows in model order.
+
+Standard library only (array, itertools, operator): the compiled model's image has no numpy.
+"""
 
 from __future__ import annotations
 
+import math
+import struct
 from array import array
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -9,17 +14,34 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-import numpy as np
-
 from .errors import RequestError
 
-# Below this many values plain Python loops beat numpy's fixed costs (measured on the bundled
-# model's 13 features with bench.handler_bench and per-step timings).
+# Below this many values plain Python loops beat the fixed costs of the C-speed passes
+# (measured on the bundled model's 13 features with bench.handler_bench).
 FAST_PATH_MIN_VALUES = 128
 # The smallest magnitude a float32 cast rounds to infinity: halfway between FLT_MAX and 2**128
 # (the tie rounds to even, which is infinity).
 _FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
 _ALLOWED_VALUE_TYPES = frozenset({int, float, type(None)})
+_NUMBER_TYPES = frozenset({int, float})
+# dict.get(value, value) maps None to NaN (xgboost's missing value) and every number to itself.
+_NULL_AS_NAN = {None: math.nan}
+_INFINITIES = (struct.pack("=f", math.inf), struct.pack("=f", -math.inf))
+
+
+class FloatRows:
+    """rows x width float32 values, row-major, NaN for missing: what both models take."""
+
+    __slots__ = ("rows", "values", "width")
+
+    def __init__(self, values: array, *, rows: int, width: int) -> None:
+        self.values = values
+        self.rows = rows
+        self.width = width
+
+    def __len__(self) -> int:
+        return self.rows
+
 
 # Values parsed from JSON: what they are is exactly what the checks below establish.
 Row = Sequence[Any]
@@ -27,7 +49,7 @@ Row = Sequence[Any]
 
 def to_matrix(
     payload: object, *, feature_names: Sequence[str], feature_set: frozenset[str], max_rows: int
-) -> np.ndarray:
+) -> FloatRows:
     """Validate a batch in records or rows form and return it as float32, in model order."""
     if not isinstance(payload, list):
         raise RequestError(
@@ -44,7 +66,7 @@ def to_matrix(
             message=f"the batch has {len(payload)} rows; the limit is {max_rows}",
         )
     width = len(feature_names)
-    # Many values go through numpy in one flat list; a few, row by row through plain Python.
+    # Many values go through C-speed passes in one flat list; a few, through plain Python.
     many = len(payload) * width >= FAST_PATH_MIN_VALUES
     if type(payload[0]) is dict:
         shaped = _records_in_model_order(payload, feature_names, feature_set, flat=many)
@@ -167,18 +189,18 @@ def _wrong_row_shape(index: int, row: object) -> RequestError:
 # --- values: numbers or null, within float32 ---------------------------------------------------
 
 
-def _convert_few(rows: list[Row], feature_names: Sequence[str]) -> np.ndarray:
+def _convert_few(rows: list[Row], feature_names: Sequence[str]) -> FloatRows:
     if not _plain_numbers_within_float32(rows):
         # Name the first bad value exactly as the many-values path does.
         _check_value_types(rows, feature_names)
         _check_float32_range(rows, feature_names)
-    # None becomes NaN: xgboost's missing value.
-    return np.array(rows, dtype=np.float32)
+    values = array("f", [math.nan if value is None else value for row in rows for value in row])
+    return FloatRows(values, rows=len(rows), width=len(feature_names))
 
 
 def _plain_numbers_within_float32(rows: list[Row]) -> bool:
     # For a few values one plain loop is cheapest: on a one-row request the setup of C-speed
-    # passes (and of numpy's errstate/isinf) costs more than the values themselves.
+    # passes costs more than the values themselves.
     for row in rows:
         for value in row:
             if value is None:
@@ -198,41 +220,37 @@ def _check_float32_range(rows: Sequence[Row], feature_names: Sequence[str]) -> N
                 raise _out_of_range(index, column, feature_names)
 
 
-def _convert_many(values: list[Any], feature_names: Sequence[str]) -> np.ndarray:
+def _convert_many(values: list[Any], feature_names: Sequence[str]) -> FloatRows:
     width = len(feature_names)
-    doubles = _plain_numbers(values)
-    if doubles is None:
-        rows = [values[start : start + width] for start in range(0, len(values), width)]
-        _check_value_types(rows, feature_names)
-    # Overflow to inf is reported below as a 400; without errstate numpy would also print a
-    # RuntimeWarning to stderr, an unstructured log line.
-    with np.errstate(over="ignore"):
-        if doubles is not None:
-            flat = doubles.astype(np.float32)
-        else:
-            flat = np.array(values, dtype=np.float32)
-    matrix = flat.reshape(-1, width)
-    overflowed = np.isinf(matrix)
-    if overflowed.any():
-        index, column = np.argwhere(overflowed)[0]
-        raise _out_of_range(int(index), int(column), feature_names)
-    return matrix
+    # One C-speed pass over the exact types: a bool (which array("f") would take as 1.0 or 0.0),
+    # string, array or object sends the batch to the careful path that names it.
+    kinds = set(map(type, values))
+    if not kinds <= _NUMBER_TYPES:
+        if not kinds <= _ALLOWED_VALUE_TYPES:
+            rows = [values[start : start + width] for start in range(0, len(values), width)]
+            _check_value_types(rows, feature_names)
+        values = list(map(_NULL_AS_NAN.get, values, values))
+    # array("f") rounds each double to float32 as a C cast does (IEEE round to nearest), so a
+    # value beyond the float32 range becomes an infinity, found below and reported as a 400.
+    floats = array("f", values)
+    first = _first_infinity(floats)
+    if first >= 0:
+        raise _out_of_range(first // width, first % width, feature_names)
+    return FloatRows(floats, rows=len(values) // width, width=width)
 
 
-def _plain_numbers(values: list[Any]) -> np.ndarray | None:
-    """The values as float64 when every one is an int or a float, else None (the careful path
-    then names the first bad value, or converts the nulls)."""
-    try:
-        # One C pass that converts and type-checks at once: array("d") refuses None, str, list
-        # and dict (all that orjson yields besides numbers and booleans).
-        doubles = np.frombuffer(array("d", values), dtype=np.float64)
-    except TypeError:
-        return None
-    # ...but it takes booleans, as 1.0 and 0.0: check the type of just the values that equal those.
-    suspects = np.flatnonzero((doubles == 0.0) | (doubles == 1.0)).tolist()
-    if suspects and bool in set(map(type, map(values.__getitem__, suspects))):
-        return None
-    return doubles
+def _first_infinity(floats: array) -> int:
+    """Index of the first infinite value, or -1: a byte search for the two bit patterns, at
+    offsets that start a float (a pattern may straddle two floats elsewhere)."""
+    raw = floats.tobytes()
+    first = -1
+    for pattern in _INFINITIES:
+        at = raw.find(pattern)
+        while at >= 0 and at % 4:
+            at = raw.find(pattern, at + 1)
+        if at >= 0 and (first < 0 or at // 4 < first):
+            first = at // 4
+    return first
 
 
 def _check_value_types(rows: Sequence[Row], feature_names: Sequence[str]) -> None:

@@ -7,7 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "model.ubj"
+MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
+# The image holds the compiled library (built from model.ubj in the Dockerfile's builder stage);
+# a checkout holds model.ubj, served through xgboost unless compiled (see README).
+BUNDLED_LIBRARY = MODEL_DIR / "model.so"
+BUNDLED_MODEL = MODEL_DIR / "model.ubj"
 DEFAULT_MAX_ROWS = 10_000
 
 
@@ -21,10 +25,16 @@ class HandlerConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> HandlerConfig:
         env = os.environ if env is None else env
         return cls(
-            model_path=Path(env.get("MODEL_PATH") or BUNDLED_MODEL),
+            model_path=Path(env.get("MODEL_PATH") or default_model_path(MODEL_DIR)),
             nthread=_positive_int(env, "BOOSTER_NTHREAD", 1),
             max_rows=_positive_int(env, "MAX_ROWS", DEFAULT_MAX_ROWS),
         )
+
+
+def default_model_path(model_dir: Path) -> Path:
+    """The compiled library when there is one, else the XGBoost model file."""
+    library = model_dir / BUNDLED_LIBRARY.name
+    return library if library.is_file() else model_dir / BUNDLED_MODEL.name
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

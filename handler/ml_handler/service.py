@@ -6,11 +6,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .batch import to_matrix
+from .batch import FloatRows, to_matrix
 from .config import HandlerConfig
 from .errors import RequestError
 from .logs import RequestLogger
-from .model import LoadedModel, load_model
+from .model import Model, load_model
 from .parsing import check_content_type, decode_body, parse_json
 from .responses import (
     error_response,
@@ -23,9 +23,7 @@ ALLOWED_METHODS = "GET, POST"
 
 
 class InferenceService:
-    def __init__(
-        self, *, model: LoadedModel, max_rows: int, logger: RequestLogger | None = None
-    ) -> None:
+    def __init__(self, *, model: Model, max_rows: int, logger: RequestLogger | None = None) -> None:
         self._model = model
         self._max_rows = max_rows
         self._names = model.feature_names
@@ -50,7 +48,7 @@ class InferenceService:
             if method == "POST":
                 matrix = self._parse(event)
                 rows = len(matrix)
-                response = predictions_response(self._model.predict(matrix))
+                response = predictions_response(self._model.predict_json(matrix))
             elif method == "GET":
                 response = json_response(200, self._metadata)
             else:
@@ -78,7 +76,7 @@ class InferenceService:
         )
         return response
 
-    def _parse(self, event: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    def _parse(self, event: Mapping[str, Any]) -> FloatRows:
         check_content_type(event.get("headers") or {})
         raw = decode_body(event.get("body"), is_base64=bool(event.get("isBase64Encoded")))
         return to_matrix(

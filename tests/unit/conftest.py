@@ -1,4 +1,5 @@
-"""Unit-layer fixtures: sockets blocked, a small model trained here (JSON and UBJ), services."""
+"""Unit-layer fixtures: sockets blocked, a small model trained here (JSON, UBJ and compiled),
+services on both runtimes."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 import pytest
 import pytest_socket
 import xgboost as xgb
-from ml_handler.model import LoadedModel, load_model
+from ml_handler.model import Model, load_model
 from ml_handler.service import InferenceService
+from ml_handler.xgboost_model import LoadedModel
+from model_compiler.build import compile_model
 
 from tests.unit.small_model import SMALL_MAX_ROWS, train_small_model
 
@@ -34,12 +37,32 @@ def small_model_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
 
 @pytest.fixture(scope="session")
 def small_model(small_model_paths: dict[str, Path]) -> LoadedModel:
-    return load_model(small_model_paths["ubj"], nthread=1)
+    """The small model served through xgboost (the development path)."""
+    model = load_model(small_model_paths["ubj"], nthread=1)
+    assert isinstance(model, LoadedModel)
+    return model
 
 
 @pytest.fixture(scope="session")
-def small_service(small_model: LoadedModel) -> InferenceService:
-    return InferenceService(model=small_model, max_rows=SMALL_MAX_ROWS)
+def small_library(
+    small_model_paths: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The small model compiled by model_compiler with the local C compiler."""
+    return compile_model(small_model_paths["ubj"], tmp_path_factory.mktemp("compiled")).library
+
+
+@pytest.fixture(scope="session")
+def small_compiled(small_library: Path) -> Model:
+    return load_model(small_library, nthread=1)
+
+
+@pytest.fixture(scope="session", params=["compiled", "xgboost"])
+def small_service(
+    request: pytest.FixtureRequest, small_model: LoadedModel, small_compiled: Model
+) -> InferenceService:
+    """The small model's service on each runtime: every contract test holds for both."""
+    model = small_compiled if request.param == "compiled" else small_model
+    return InferenceService(model=model, max_rows=SMALL_MAX_ROWS)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,94 @@
+"""The compiled model: a shared library built by model_compiler, loaded with ctypes.
+
+This path imports neither numpy nor xgboost: rows arrive as an array('f') buffer, predictions
+are computed and formatted as JSON text inside the library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from array import array
+from pathlib import Path
+
+from .batch import FloatRows
+from .model import ModelLoadError
+
+ABI_VERSION = 1
+_size_t = ctypes.c_size_t
+_void_p = ctypes.c_void_p
+
+
+class CompiledModel:
+    """Serves predictions from model_compiler's library; the schema comes from its metadata."""
+
+    def __init__(self, *, library: ctypes.CDLL, metadata: dict[str, object], path: Path) -> None:
+        self._library = library  # keeps the library loaded as long as the model lives
+        self.path = path
+        self.feature_names: tuple[str, ...] = tuple(metadata["feature_names"])  # type: ignore[arg-type]
+        self.feature_types: tuple[str, ...] = tuple(metadata["feature_types"])  # type: ignore[arg-type]
+        self.sha256 = str(metadata["model_sha256"])
+        self.xgboost_version = str(metadata["xgboost_version"])
+        self._width = len(self.feature_names)
+        self._predict = library.ml_predict
+        self._predict.argtypes = (_void_p, _size_t, _void_p)
+        self._predict.restype = None
+        self._format = library.ml_format_json
+        self._format.argtypes = (_void_p, _size_t, ctypes.c_char_p)
+        self._format.restype = _size_t
+
+    def predict(self, matrix: FloatRows) -> array:
+        """float32 predictions, one per row, as array('f')."""
+        rows = matrix.rows
+        if matrix.width != self._width or len(matrix.values) != rows * self._width:
+            raise ValueError(f"expected rows of {self._width} values, got {matrix.width}")
+        out = array("f", bytes(4 * rows))
+        self._predict(matrix.values.buffer_info()[0], rows, out.buffer_info()[0])
+        return out
+
+    def predict_json(self, matrix: FloatRows) -> str:
+        """The predictions as the response body: a JSON array of shortest float32 texts."""
+        predictions = self.predict(matrix)
+        return self.format_json(predictions)
+
+    def format_json(self, predictions: array) -> str:
+        count = len(predictions)
+        text = ctypes.create_string_buffer(2 + 18 * count)
+        length = self._format(predictions.buffer_info()[0], count, text)
+        return ctypes.string_at(text, length).decode("ascii")
+
+    def metadata(self, *, max_rows: int) -> dict[str, object]:
+        return {
+            "features": [
+                {"name": name, "type": ftype}
+                for name, ftype in zip(self.feature_names, self.feature_types, strict=True)
+            ],
+            "model_sha256": self.sha256,
+            "xgboost_version": self.xgboost_version,
+            "max_rows": max_rows,
+        }
+
+
+def load_compiled(path: Path) -> CompiledModel:
+    try:
+        library = ctypes.CDLL(str(path.resolve()))
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load compiled model {path}: {exc}") from exc
+    try:
+        abi_version = library.ml_abi_version
+        describe = library.ml_metadata
+        count_features = library.ml_num_features
+    except AttributeError as exc:
+        raise ModelLoadError(f"{path} is not a model_compiler library: {exc}") from exc
+    abi_version.restype = ctypes.c_int
+    if abi_version() != ABI_VERSION:
+        raise ModelLoadError(
+            f"{path} has ABI version {abi_version()}; this handler needs {ABI_VERSION}: "
+            "recompile it with the model_compiler of this handler"
+        )
+    describe.restype = ctypes.c_char_p
+    count_features.restype = _size_t
+    metadata = json.loads(describe())
+    if count_features() != len(metadata["feature_names"]):
+        raise ModelLoadError(f"{path}: metadata and library disagree on the feature count")
+    return CompiledModel(library=library, metadata=metadata, path=path)

@@ -1,0 +1,107 @@
+"""Turning a model file into the shared library: read, generate, compile, check.
+
+The compiler flags are part of the bit-exactness promise: IEEE float32 semantics (no -ffast-math,
+no contraction of a*b+c, which the generated code never writes anyway, no excess precision).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .codegen import generate_c
+from .forest import Forest, UnsupportedModel, parse_model_json
+
+LIBRARY_NAME = "model.so"
+SOURCE_NAME = "model.c"
+# -O2: measured as fast as -O3 on the bundled model, and quicker to compile.
+CFLAGS = (
+    "-std=c99",
+    "-O2",
+    "-fPIC",
+    "-shared",
+    "-fvisibility=hidden",
+    "-fno-fast-math",
+    "-ffp-contract=off",
+    "-fexcess-precision=standard",
+)
+
+
+class CompileError(RuntimeError):
+    """The C compiler failed (or is missing)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompiledArtifact:
+    library: Path
+    source: Path
+    forest: Forest
+    model_sha256: str
+
+
+def model_json(raw: bytes) -> tuple[str, str | None]:
+    """The model as JSON text, and the xgboost version that converted it (None: it was JSON)."""
+    stripped = raw.lstrip()
+    if stripped.startswith(b"{") and b'"learner"' in raw[:4096]:
+        return raw.decode("utf-8"), None
+    # UBJSON (or anything else): xgboost itself reads it and dumps the documented JSON.
+    try:
+        import xgboost as xgb
+    except ImportError as exc:
+        raise UnsupportedModel(
+            "this model file is not JSON; reading UBJSON needs xgboost installed "
+            "(or save the model as .json)"
+        ) from exc
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(raw))
+    except xgb.core.XGBoostError as exc:
+        raise UnsupportedModel(f"not an XGBoost JSON/UBJSON model: {exc}") from exc
+    return booster.save_raw("json").decode("utf-8"), xgb.__version__
+
+
+def compile_model(
+    model_path: Path, out_dir: Path, *, cc: str | None = None, target_args: tuple[str, ...] = ()
+) -> CompiledArtifact:
+    raw = model_path.read_bytes()
+    if not raw:
+        raise UnsupportedModel(f"{model_path} is empty")
+    text, converter_version = model_json(raw)
+    forest = parse_model_json(text)
+    sha256 = hashlib.sha256(raw).hexdigest()
+    source_text = generate_c(
+        forest, model_sha256=sha256, xgboost_version=converter_version or forest.xgboost_version
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = out_dir / SOURCE_NAME
+    source.write_text(source_text)
+    library = out_dir / LIBRARY_NAME
+    compile_source(source, library, cc=cc, target_args=target_args)
+    return CompiledArtifact(library=library, source=source, forest=forest, model_sha256=sha256)
+
+
+def compiler_argv(cc: str | None) -> list[str]:
+    """The C compiler command: --cc, else $CC, else cc (may be several words, e.g. zig cc)."""
+    words = shlex.split(cc or os.environ.get("CC") or "cc")
+    if shutil.which(words[0]) is None:
+        raise CompileError(f"no C compiler {words[0]!r} on PATH (set CC or pass --cc)")
+    return words
+
+
+def compile_source(
+    source: Path, library: Path, *, cc: str | None = None, target_args: tuple[str, ...] = ()
+) -> None:
+    # Written next to the target and renamed: a half-written library is never loadable.
+    with tempfile.TemporaryDirectory(dir=library.parent) as scratch:
+        partial = Path(scratch) / library.name
+        argv = [*compiler_argv(cc), *target_args, *CFLAGS, "-o", str(partial), str(source)]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise CompileError(f"{' '.join(argv)} failed:\n{result.stderr[-4000:]}")
+        os.replace(partial, library)

@@ -1,0 +1,129 @@
+"""model_compiler: refusals of what it cannot reproduce, exact float32 reading, JSON formatting."""
+
+from __future__ import annotations
+
+import math
+import struct
+import subprocess
+import sys
+from array import array
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import xgboost as xgb
+from hypothesis import given
+from hypothesis import strategies as st
+from model_compiler.build import compile_model
+from model_compiler.float32 import from_bits, nearest_float32
+from model_compiler.forest import UnsupportedModel
+
+
+def _save(booster: xgb.Booster, path):
+    booster.save_model(path)
+    return path
+
+
+def _data(rows: int = 200, width: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(rows, width)).astype(np.float32)
+    return x, (x[:, 0] > 0).astype(np.float32)
+
+
+def _booster(params: dict, *, label: np.ndarray | None = None, **dmatrix: object) -> xgb.Booster:
+    x, y = _data()
+    dtrain = xgb.DMatrix(x, label=y if label is None else label, feature_names=["a", "b", "c"],
+                         **dmatrix)  # fmt: skip
+    return xgb.train({"nthread": 1, "max_depth": 2, **params}, dtrain, num_boost_round=2)
+
+
+def _categorical() -> xgb.Booster:
+    x, y = _data()
+    x[:, 1] = np.floor(np.abs(x[:, 1]) * 3)
+    dtrain = xgb.DMatrix(x, label=y, feature_names=["a", "b", "c"],
+                         feature_types=["q", "c", "q"], enable_categorical=True)  # fmt: skip
+    params = {"nthread": 1, "tree_method": "hist", "max_cat_to_onehot": 1, "max_depth": 2}
+    return xgb.train(params, dtrain, num_boost_round=2)
+
+
+UNSUPPORTED = {
+    "categorical": (_categorical, "categorical"),
+    "multi_output": (
+        lambda: _booster({}, label=np.stack([_data()[1], _data()[1] * 2], axis=1)),
+        "multi-output",
+    ),
+    "logistic": (lambda: _booster({"objective": "binary:logistic"}), "binary:logistic"),
+    "multiclass": (
+        lambda: _booster(
+            {"objective": "multi:softprob", "num_class": 3},
+            label=np.arange(200, dtype=np.float32) % 3,
+        ),
+        "multi:softprob",
+    ),
+    "gblinear": (lambda: _booster({"booster": "gblinear"}), "gblinear"),
+    "dart": (lambda: _booster({"booster": "dart"}), "dart"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSUPPORTED))
+def test_compile_refused_with_clear_message_for_unsupported_model(tmp_path, name):
+    make, words = UNSUPPORTED[name]
+    path = _save(make(), tmp_path / "model.json")
+    with pytest.raises(UnsupportedModel, match=words):
+        compile_model(path, tmp_path / "out")
+    assert not (tmp_path / "out" / "model.so").exists()
+
+
+def test_cli_exits_2_and_names_reason_when_model_unsupported(tmp_path):
+    path = _save(_booster({"objective": "binary:logistic"}), tmp_path / "model.ubj")
+    result = subprocess.run(
+        [sys.executable, "-m", "model_compiler", str(path), "--out", str(tmp_path / "out")],
+        cwd=Path(__file__).resolve().parents[2] / "handler",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "binary:logistic" in result.stderr
+    assert "cannot compile" in result.stderr
+    assert not (tmp_path / "out" / "model.so").exists()
+
+
+def test_compile_refused_when_model_has_no_feature_names(tmp_path):
+    x, y = _data()
+    booster = xgb.train({"nthread": 1}, xgb.DMatrix(x, label=y), num_boost_round=1)
+    with pytest.raises(UnsupportedModel, match="no feature names"):
+        compile_model(_save(booster, tmp_path / "m.json"), tmp_path / "out")
+
+
+def test_nearest_float32_avoids_double_rounding_past_a_midpoint():
+    # A decimal a hair above the midpoint of two float32s: via a double it lands exactly on the
+    # midpoint and ties-to-even picks the lower one; the nearest float32 is the upper one.
+    low = 1.0
+    high = from_bits(struct.unpack("<I", struct.pack("<f", 1.0))[0] + 1)
+    midpoint = (Fraction(low) + Fraction(high)) / 2
+    above = midpoint + Fraction(1, 10**30)
+    text = "1." + str(above.numerator * 10**45 // above.denominator)[1:]
+    assert Fraction(text) > midpoint
+    assert struct.unpack("<f", struct.pack("<f", float(text)))[0] == low  # the double path errs
+    assert nearest_float32(text) == high
+
+
+@given(value=st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_nearest_float32_reads_back_any_float32_from_shortest_text(value):
+    text = np.format_float_scientific(np.float32(value), unique=True)
+    assert struct.pack("<f", nearest_float32(text)) == struct.pack("<f", value)
+
+
+@given(value=st.floats(width=32))
+def test_json_formatting_matches_orjson_float32_for_any_float32(small_compiled, value):
+    """The compiled library writes every float32 (and NaN/inf as null) exactly as orjson
+    writes numpy float32: the body reads the same on both runtimes."""
+    ours = small_compiled.format_json(array("f", [value, -value]))
+    theirs = orjson.dumps(np.array([value, -value], dtype=np.float32),
+                          option=orjson.OPT_SERIALIZE_NUMPY).decode()  # fmt: skip
+    assert ours == theirs
+    if math.isfinite(value):
+        assert struct.pack("<f", float(ours[1:-1].split(",")[0])) == struct.pack("<f", value)
