@@ -185,7 +185,8 @@ class _Environment:
             InvocationRequest(
                 request_id=request_id,
                 payload=payload,
-                deadline_epoch_ms=int((time.time() + timeout) * 1000),
+                # Whole milliseconds from now: the handler never sees more than the timeout.
+                deadline_epoch_ms=int(time.time() * 1000) + int(timeout * 1000),
                 invoked_function_arn=self._config.function_arn,
                 trace_id=_trace_id(),
             )

@@ -166,7 +166,8 @@ def test_handler_gets_the_runtime_clients_lambda_context(runtime: FunctionRuntim
     assert seen["main"] == "awslambdaric.__main__"
     assert seen["aws_request_id"] == "req-ctx"
     assert seen["invoked_function_arn"] == ALIAS_ARN
-    assert 0 < seen["remaining"] < TIMEOUT_SECONDS * 1000
+    # Equal only within the millisecond the deadline was set (the URL test sees it strictly below).
+    assert 0 < seen["remaining"] <= TIMEOUT_SECONDS * 1000
     # awslambdaric reads the memory size from the environment: a string, as on AWS.
     assert seen["memory_limit_in_mb"] == "256"
     assert (seen["function_name"], seen["function_version"]) == ("fn", "7")
