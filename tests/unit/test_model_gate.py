@@ -18,13 +18,19 @@ from ml_handler.service import InferenceService
 from tests.unit.events import FakeContext, post
 from tests.unit.wine_schema import MEASUREMENTS, WINE_FEATURES
 from training import gate
-from training.probe import probe_model
+from training.probe import ProbeResult, probe_model
 from training.spec import load_spec
 
 
 @pytest.fixture(scope="session")
-def bundle(project_root: Path) -> gate.Bundle:
-    return gate.Bundle.load(load_spec(project_root))
+def bundled_probe(bundled_model_path: Path) -> ProbeResult:
+    """The bundled model loaded and used in a child process, before any in-process load."""
+    return probe_model(bundled_model_path)
+
+
+@pytest.fixture(scope="session")
+def bundle(project_root: Path, bundled_probe: ProbeResult) -> gate.Bundle:
+    return gate.Bundle.load(load_spec(project_root), probe=False)
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +38,8 @@ def golden(project_root: Path) -> dict:
     return json.loads((project_root / "handler/model/golden_predictions.json").read_text())
 
 
-def test_bundled_model_loads_and_predicts_in_a_child_process(bundled_model_path):
-    result = probe_model(bundled_model_path)
+def test_bundled_model_loads_and_predicts_in_a_child_process(bundled_probe):
+    result = bundled_probe
     assert result.num_trees == 400
     assert result.feature_names == WINE_FEATURES
     assert result.prediction_shape == [2]

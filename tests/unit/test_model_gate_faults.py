@@ -252,9 +252,9 @@ def test_own_model_imported_with_one_command_and_gate_holds(tmp_path, project_ro
     root = _own_project(tmp_path / "own", project_root)
     source = tmp_path / "mine.json"
     train_small_model().save_model(source)
-    refresh.main(["--root", str(root), "--model", str(source)])
+    refresh.main(["--root", str(root), "--model", str(source)])  # probes it in a child process
 
-    bundle = gate.Bundle.load(load_spec(root))
+    bundle = gate.Bundle.load(load_spec(root), probe=False)
     gate.check_card(bundle)
     gate.check_golden(bundle)
     gate.check_schema(bundle)
@@ -273,8 +273,8 @@ def test_own_model_imported_with_one_command_and_gate_holds(tmp_path, project_ro
 def test_own_model_needs_schema_bump_to_replace_the_wine_model(project, tmp_path):
     source = tmp_path / "mine.ubj"
     train_small_model().save_model(source)
-    with pytest.raises(SystemExit, match=r"differs from schema version 1"):
-        refresh.main(["--root", str(project), "--model", str(source)])
+    with pytest.raises(ArtefactError, match=r"differs from schema version 1"):
+        refresh.refresh(load_spec(project), source=source, probe=False)
     # Refused: nothing was written.
     assert _model(project).feature_names != list(FEATURES)
 
@@ -282,5 +282,5 @@ def test_own_model_needs_schema_bump_to_replace_the_wine_model(project, tmp_path
 def test_own_model_without_feature_names_refused(project, tmp_path):
     source = tmp_path / "anonymous.json"
     train_small_model(feature_names=False).save_model(source)
-    with pytest.raises(SystemExit, match=r"no feature names"):
-        refresh.main(["--root", str(project), "--model", str(source)])
+    with pytest.raises(ArtefactError, match=r"no feature names"):
+        refresh.refresh(load_spec(project), source=source, probe=False)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 import xgboost as xgb
 
 from tests.unit.wine_schema import MEASUREMENTS, WINE_FEATURES
-from training import train
 from training.dataset import DataError, read_dataset
 
 
@@ -17,18 +15,6 @@ def test_trained_model_carries_wine_feature_names_in_order(bundled_model_path):
     booster = xgb.Booster()
     booster.load_model(bundled_model_path)
     assert booster.feature_names == WINE_FEATURES
-
-
-def test_training_cli_writes_model_card_golden_and_lock(tmp_path, project_root):
-    out = tmp_path / "out"
-    train.main(["--root", str(project_root), "--out", str(out)])
-    assert (out / "model.ubj").read_bytes() == (
-        project_root / "handler" / "model" / "model.ubj"
-    ).read_bytes()
-    card = json.loads((out / "model_card.json").read_text())
-    assert card["feature_names"] == WINE_FEATURES
-    assert card["num_trees"] == 400
-    assert {"golden_predictions.json", "schema_lock.json"} <= {p.name for p in out.iterdir()}
 
 
 def test_data_error_when_csv_lacks_color_column(tmp_path):
