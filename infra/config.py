@@ -87,6 +87,9 @@ class StackConfig:
         for key, value in self.tags.items():
             if not _TAG_KEY.fullmatch(key):
                 raise ConfigError(f"tags: {key!r} is not a valid tag key")
+            if key == "__proto__":
+                # A valid AWS tag key, but jsii refuses it as a map key (found by hypothesis).
+                raise ConfigError("tags: '__proto__' cannot be passed through the CDK as a tag key")
             if not _TAG_VALUE.fullmatch(value):
                 raise ConfigError(f"tags: the value of {key!r} is not a valid tag value")
 

@@ -121,6 +121,7 @@ def test_config_leaves_function_name_generated_when_given_empty():
         ({"invokerPrincipals": "*"}, "invokerPrincipals: '*' is not an IAM role or user ARN"),
         ({"tags": "team"}, "tags must be key=value pairs separated by commas, got 'team'"),
         ({"tags": "aws:owner=me"}, "tags: 'aws:owner' is not a valid tag key"),
+        ({"tags": "__proto__=x"}, "tags: '__proto__' cannot be passed through the CDK"),
     ],
 )
 def test_config_rejects_with_a_clear_message_when_context_is_invalid(context, message):
