@@ -10,8 +10,10 @@ signed invocations of the AWS path run against the stack the CLI deployed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -190,7 +192,14 @@ class FakeAws:
             if not stacks or stacks[0]["StackStatus"] != "CREATE_COMPLETE":
                 continue
             try:
-                deployed = self.system.serve_deployed(read_assembly(assembly))
+                synthesized = read_assembly(assembly)
+                # Lambda runs a snapshot (the pushed image), not the CLI's output folder, which
+                # the CLI may still be rewriting: serve a copy of the staged build context.
+                image = self.workdir / "images" / stack_name
+                shutil.copytree(synthesized.image_asset_dir, image)
+                deployed = self.system.serve_deployed(
+                    dataclasses.replace(synthesized, image_asset_dir=image)
+                )
                 function = lam.get_function(FunctionName=deployed.function_arn.split(":")[6])
                 self.served[stack_name] = {
                     "outputs": deployed.outputs,
