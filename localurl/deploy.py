@@ -130,6 +130,8 @@ class LocalSystem:
         server = FunctionUrlServer()
         self._reserved[stack_name] = server
         UrlRegistry.expect_stack(stack_name, server.base_url)
+        # Until the stack is served, the URL answers 503, as a URL that is not ready yet.
+        server.start()
         return server.base_url
 
     def release_endpoint(self, stack_name: str) -> None:
@@ -137,7 +139,7 @@ class LocalSystem:
         UrlRegistry.forget_stack(stack_name)
         reserved = self._reserved.pop(stack_name, None)
         if reserved is not None:
-            reserved.server_close()
+            reserved.stop()
         running = self._running.pop(stack_name, None)
         if running is not None:
             running.server.stop()
@@ -218,7 +220,6 @@ class LocalSystem:
         except Exception:
             runtime.close()
             raise
-        server.start()
         deployed = DeployedStack(
             stack_name=stack_name,
             stack_id=stack_id,

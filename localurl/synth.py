@@ -59,10 +59,11 @@ def synth(
     )
     if completed.returncode != 0:
         raise SynthError(f"cdk synth failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
-    return _read_assembly(outdir)
+    return read_assembly(outdir)
 
 
-def _read_assembly(outdir: Path) -> SynthesizedStack:
+def read_assembly(outdir: Path) -> SynthesizedStack:
+    """The one stack of a cloud assembly (from `cdk synth` or `cdk deploy --output`)."""
     manifest = json.loads((outdir / "manifest.json").read_text())
     stacks = [
         (artifact_id, artifact)

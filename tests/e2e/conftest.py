@@ -16,6 +16,14 @@ from tests.e2e.targets import (
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # pytest-timeout's alarm (600 s) would otherwise cover fixture setup, i.e. the whole
+    # `cdk deploy` of an AWS run; that has its own caps (targets.AwsTimeouts).
+    for item in items:
+        if "tests/e2e/" in item.path.as_posix():
+            item.add_marker(pytest.mark.timeout(func_only=True))
+
+
 @pytest.fixture(scope="session")
 def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
     target = request.config.getoption("--target")
