@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +44,10 @@ def unique_stack_name() -> str:
     return f"{STACK_PREFIX}{int(time.time())}-{secrets.token_hex(3)}"
 
 
-def e2e_context(stack_name: str) -> dict[str, str]:
+def e2e_context(stack_name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The context of an e2e deployment: its name and janitor tags, plus `extra` settings."""
     return {
+        **(extra or {}),
         "stackName": stack_name,
         "tags": f"{E2E_TAG}=true,{CREATED_TAG}={int(time.time())}",
     }
@@ -72,14 +76,25 @@ class Deployment:
 
 
 @contextmanager
-def local_deployment(stack_name: str, *, system: LocalSystem | None = None) -> Iterator[Deployment]:
-    """Deploy into a fresh local system (or into `system`, which the caller then owns)."""
+def local_deployment(
+    stack_name: str,
+    *,
+    system: LocalSystem | None = None,
+    context: Mapping[str, str] | None = None,
+    app: Sequence[str] | None = None,
+) -> Iterator[Deployment]:
+    """Deploy into a fresh local system (or into `system`, which the caller then owns).
+
+    `context`: settings on top of the defaults (`-c key=value`); `app`: the CDK app to run,
+    as Python arguments (default: app.py)."""
     owned = system is None
     if system is None:
         system = LocalSystem()
         system.start()
     try:
-        synthesized = system.synth(stack_name=stack_name, context=e2e_context(stack_name))
+        synthesized = system.synth(
+            stack_name=stack_name, context=e2e_context(stack_name, context), app=app
+        )
         deployed = system.deploy(synthesized)
         iam = system.moto.client("iam")
 
@@ -113,7 +128,13 @@ def local_deployment(stack_name: str, *, system: LocalSystem | None = None) -> I
 
 
 @contextmanager
-def aws_deployment(stack_name: str, *, keep_stack: bool) -> Iterator[Deployment]:
+def aws_deployment(
+    stack_name: str,
+    *,
+    keep_stack: bool,
+    context: Mapping[str, str] | None = None,
+    app: Sequence[str] | None = None,
+) -> Iterator[Deployment]:
     session = boto3.Session()
     if session.get_credentials() is None:
         raise E2ESetupError(
@@ -131,7 +152,8 @@ def aws_deployment(stack_name: str, *, keep_stack: bool) -> Iterator[Deployment]
     workdir.mkdir(parents=True, exist_ok=True)
     cfn = session.client("cloudformation", region_name=region)
     iam = session.client("iam", region_name=region)
-    context_args = [f"-c{k}={v}" for k, v in e2e_context(stack_name).items()]
+    context_args = [f"-c{k}={v}" for k, v in e2e_context(stack_name, context).items()]
+    app_args = ["--app", shlex.join([sys.executable, *app])] if app else []
     env = {
         **os.environ,
         "CDK_DISABLE_CLI_TELEMETRY": "true",
@@ -153,6 +175,7 @@ def aws_deployment(stack_name: str, *, keep_stack: bool) -> Iterator[Deployment]
                 str(outputs_file),
                 "--output",
                 str(workdir / "cdk.out"),
+                *app_args,
                 *context_args,
             ],
             cwd=ROOT,
