@@ -22,6 +22,14 @@ settings.register_profile(
     print_blob=True,
 )
 settings.register_profile("dev", max_examples=40, deadline=None)
+# mutation/run.py: one run per mutant, so fewer examples, and derandomized so kill rates repeat.
+settings.register_profile(
+    "mutation",
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )

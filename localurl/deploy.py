@@ -7,6 +7,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from .moto_cfn_models import UrlRegistry
 from .moto_service import MotoAws
 from .runtime import FunctionRuntime, FunctionRuntimeConfig
 from .server import FunctionUrlServer, UrlTarget
-from .synth import SynthesizedStack, synth
+from .synth import DEFAULT_APP, SynthesizedStack, synth
 from .url_auth import IamUrlAuthorizer
 
 log = logging.getLogger(__name__)
@@ -89,13 +90,21 @@ class LocalSystem:
         if bootstrap:
             self.moto.bootstrap()
 
-    def synth(self, *, stack_name: str, context: dict[str, str] | None = None) -> SynthesizedStack:
+    def synth(
+        self,
+        *,
+        stack_name: str,
+        context: Mapping[str, str] | None = None,
+        app: Sequence[str] | None = None,
+    ) -> SynthesizedStack:
+        """`app`: the CDK app as Python arguments, run in the project root (default: app.py)."""
         outdir = self.workdir / f"cdk.out.{stack_name}"
         return synth(
             outdir=outdir,
             context={"stackName": stack_name, **(context or {})},
             account=self.account_id,
             region=self.region,
+            app=tuple(app) if app else DEFAULT_APP,
         )
 
     def deploy(self, synthesized: SynthesizedStack) -> DeployedStack:

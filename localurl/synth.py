@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# cdk.json's "app", as arguments of this interpreter.
+DEFAULT_APP = ("app.py",)
 
 
 class SynthError(RuntimeError):
@@ -33,6 +36,7 @@ def synth(
     account: str,
     region: str,
     app_dir: Path = PROJECT_ROOT,
+    app: Sequence[str] = DEFAULT_APP,
 ) -> SynthesizedStack:
     # The CLI's protocol with the app: CDK_OUTDIR and CDK_CONTEXT_JSON in, a cloud assembly out.
     # Like the CLI, context from cdk.json comes first and the caller's (-c) overrides it.
@@ -49,7 +53,7 @@ def synth(
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
     completed = subprocess.run(
-        [sys.executable, "app.py"],
+        [sys.executable, *app],
         cwd=app_dir,
         env=env,
         capture_output=True,

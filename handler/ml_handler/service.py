@@ -50,7 +50,9 @@ class InferenceService:
                 rows = len(matrix)
                 response = predictions_response(self._model.predict_json(matrix))
             elif method == "GET":
-                response = json_response(200, self._metadata)
+                response = json_response(
+                    200, {**self._metadata, "function": function_facts(context)}
+                )
             else:
                 raise RequestError(
                     status=405,
@@ -85,6 +87,30 @@ class InferenceService:
             feature_set=self._name_set,
             max_rows=self._max_rows,
         )
+
+
+def function_facts(context: Any) -> dict[str, object]:
+    """What Lambda told this invocation about the function: the ARN the caller invoked (with the
+    alias it went through), the memory it runs with and the time it has left. A caller can check
+    which deployment answered and how it is configured; none of it is a secret."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return {
+        "invoked_function_arn": _str_or_none(getattr(context, "invoked_function_arn", None)),
+        # awslambdaric's LambdaContext carries it as a string, straight from the environment.
+        "memory_limit_in_mb": _int_or_none(getattr(context, "memory_limit_in_mb", None)),
+        "remaining_time_in_millis": _int_or_none(remaining()) if callable(remaining) else None,
+    }
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
 
 
 def _request_id(event: Mapping[str, Any], context: Any) -> str:

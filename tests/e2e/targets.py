@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +51,10 @@ def unique_stack_name() -> str:
     return f"{STACK_PREFIX}{int(time.time())}-{secrets.token_hex(3)}"
 
 
-def e2e_context(stack_name: str) -> dict[str, str]:
+def e2e_context(stack_name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The context of an e2e deployment: its name and janitor tags, plus `extra` settings."""
     return {
+        **(extra or {}),
         "stackName": stack_name,
         "tags": f"{E2E_TAG}=true,{CREATED_TAG}={int(time.time())}",
     }
@@ -79,14 +83,25 @@ class Deployment:
 
 
 @contextmanager
-def local_deployment(stack_name: str, *, system: LocalSystem | None = None) -> Iterator[Deployment]:
-    """Deploy into a fresh local system (or into `system`, which the caller then owns)."""
+def local_deployment(
+    stack_name: str,
+    *,
+    system: LocalSystem | None = None,
+    context: Mapping[str, str] | None = None,
+    app: Sequence[str] | None = None,
+) -> Iterator[Deployment]:
+    """Deploy into a fresh local system (or into `system`, which the caller then owns).
+
+    `context`: settings on top of the defaults (`-c key=value`); `app`: the CDK app to run,
+    as Python arguments (default: app.py)."""
     owned = system is None
     if system is None:
         system = LocalSystem()
         system.start()
     try:
-        synthesized = system.synth(stack_name=stack_name, context=e2e_context(stack_name))
+        synthesized = system.synth(
+            stack_name=stack_name, context=e2e_context(stack_name, context), app=app
+        )
         deployed = system.deploy(synthesized)
         iam = system.moto.client("iam")
 
@@ -137,14 +152,23 @@ class AwsTimeouts:
 
 
 def cdk_deploy_command(
-    cdk: str, *, stack_name: str, outputs_file: Path, output_dir: Path
+    cdk: str,
+    *,
+    stack_name: str,
+    outputs_file: Path,
+    output_dir: Path,
+    context: Mapping[str, str] | None = None,
+    app: Sequence[str] | None = None,
 ) -> list[str]:
     """The exact `cdk deploy` command line of an AWS run (the rehearsal and its tests use it).
 
     `-c key=value` must be two words: the CLI reads `-ckey=value` as bundled one-letter flags,
     warns about unknown options and synthesizes the app's default stack.
     """
-    context_args = [arg for k, v in e2e_context(stack_name).items() for arg in ("-c", f"{k}={v}")]
+    context_args = [
+        arg for k, v in e2e_context(stack_name, context).items() for arg in ("-c", f"{k}={v}")
+    ]
+    app_args = ["--app", shlex.join([sys.executable, *app])] if app else []
     return [
         cdk,
         "deploy",
@@ -156,13 +180,19 @@ def cdk_deploy_command(
         str(outputs_file),
         "--output",
         str(output_dir),
+        *app_args,
         *context_args,
     ]
 
 
 @contextmanager
 def aws_deployment(
-    stack_name: str, *, keep_stack: bool, timeouts: AwsTimeouts | None = None
+    stack_name: str,
+    *,
+    keep_stack: bool,
+    timeouts: AwsTimeouts | None = None,
+    context: Mapping[str, str] | None = None,
+    app: Sequence[str] | None = None,
 ) -> Iterator[Deployment]:
     timeouts = timeouts or AwsTimeouts()
     session = boto3.Session()
@@ -197,6 +227,8 @@ def aws_deployment(
                 stack_name=stack_name,
                 outputs_file=outputs_file,
                 output_dir=workdir / "cdk.out",
+                context=context,
+                app=app,
             ),
             cwd=ROOT,
             env=env,

@@ -179,6 +179,12 @@ def test_metadata_returned_for_get(small_service, small_model_paths):
         "model_sha256": hashlib.sha256(small_model_paths["ubj"].read_bytes()).hexdigest(),
         "xgboost_version": xgb.__version__,
         "max_rows": SMALL_MAX_ROWS,
+        # No Lambda context here: nothing to report about the function.
+        "function": {
+            "invoked_function_arn": None,
+            "memory_limit_in_mb": None,
+            "remaining_time_in_millis": None,
+        },
     }
 
 
