@@ -288,3 +288,39 @@ def python_version(python: str) -> str:
         timeout=60,
     )
     return result.stdout.strip()
+
+
+def stage_task_root(context: Path, task_root: Path, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
+    """The image's task root laid out from `context` (a synthesized asset folder): builder
+    stages replayed, then the final stage's COPY steps. Its `pip install` steps are not run: the
+    stand-in's interpreter provides the runtime dependencies (README: what is not reproduced)."""
+    *builders, final = parse_stages((context / "Dockerfile").read_text())
+    sent = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
+    stages = {
+        str(stage.name): build_stage(stage, context=context, sent=sent, cache_dir=cache_dir)
+        for stage in builders
+    }
+    if task_root.exists():
+        shutil.rmtree(task_root)
+    task_root.mkdir(parents=True)
+    env = {**BASE_IMAGE_ENV, "LAMBDA_TASK_ROOT": str(task_root)}
+    for keyword, raw in final.instructions:
+        if keyword == "ENV":
+            env.update({key: expand(value, env) for key, value in env_pairs(raw).items()})
+        elif keyword == "COPY":
+            source_stage, sources, destination = copy_from(expand(raw, env))
+            if not Path(destination).is_relative_to(task_root):
+                raise StageError(f"COPY outside the task root: {destination}")
+            if source_stage is None:
+                copy_context(context, sent, sources, destination, Path("/"))
+            elif source_stage in stages:
+                copy_stage_file(stages[source_stage], sources, destination)
+            else:
+                raise StageError(f"COPY --from={source_stage}: no such stage before it")
+        elif keyword == "RUN":
+            words = shlex.split(raw)
+            if words[:2] not in (["pip", "install"], ["pip3", "install"]):
+                raise StageError(f"the stand-in runs no `{raw}` in the final stage")
+        elif keyword not in ("CMD", "ARG", "LABEL", "WORKDIR"):
+            raise StageError(f"the stand-in does not know {keyword}: {raw}")
+    return task_root
