@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .dockerfile import read_image_spec
-from .image_stages import stage_task_root
 from .function_spec import FunctionSpec, read_function_spec
+from .image_stages import stage_task_root
 from .lambda_event import UrlIdentity
 from .moto_cfn_models import UrlRegistry
 from .moto_service import MotoAws
