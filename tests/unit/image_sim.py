@@ -1,8 +1,9 @@
 """Simulate the handler image without Docker: read handler/Dockerfile, lay out a task root from
-exactly what it COPYs (honouring .dockerignore), run its pip RUN step with the image's Python,
-then run the CMD through the Lambda runtime interface client (awslambdaric, as the base image
-does) in an isolated interpreter that sees nothing but that task root and the runtime's own
-directory, against the local Runtime API.
+exactly what it COPYs (honouring .dockerignore), its builder stage replayed by
+localurl/image_stages.py (local cc, model.so cached by content) for COPY --from, run its pip RUN
+step with the image's Python, then run the CMD through the Lambda runtime interface client
+(awslambdaric, as the base image does) in an isolated interpreter that sees nothing but that
+task root and the runtime's own directory, against the local Runtime API.
 
 Used by tests/unit/test_image.py and by bench/handler_bench.py (cold start, image size), so both
 measure the same layout from the same cache.
