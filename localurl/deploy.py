@@ -14,6 +14,7 @@ from typing import Any
 
 from .dockerfile import read_image_spec
 from .function_spec import FunctionSpec, read_function_spec
+from .image_stages import stage_task_root
 from .lambda_event import UrlIdentity
 from .moto_cfn_models import UrlRegistry
 from .moto_service import MotoAws
@@ -40,6 +41,7 @@ class DeployedStack:
     function_arn: str  # what the URL targets: the alias-qualified ARN when it has a qualifier
     spec: FunctionSpec
     log_path: Path
+    task_root: Path | None = None  # what the image holds, as the stand-in laid it out
 
     @property
     def endpoint_url(self) -> str:
@@ -193,9 +195,13 @@ class LocalSystem:
         target_arn = f"{function_arn}:{spec.url_qualifier}" if spec.url_qualifier else function_arn
         (url_record,) = UrlRegistry.for_stack(stack_name)
         log_path = self.workdir / f"{stack_name}.log"
+        # What the image would hold: the builder stage's library, the final stage's COPYs.
+        task_root = stage_task_root(
+            synthesized.image_asset_dir, self.workdir / f"{stack_name}.task"
+        )
         runtime = FunctionRuntime(
             FunctionRuntimeConfig(
-                code_dir=synthesized.image_asset_dir,
+                code_dir=task_root,
                 handler=image.handler,
                 environment={**image.environment, **spec.environment},
                 timeout_seconds=spec.timeout_seconds,
@@ -236,6 +242,7 @@ class LocalSystem:
             function_arn=target_arn,
             spec=spec,
             log_path=log_path,
+            task_root=task_root,
         )
         self._running[stack_name] = _Running(deployed=deployed, server=server, runtime=runtime)
         return deployed

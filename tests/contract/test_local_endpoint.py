@@ -660,3 +660,27 @@ def test_payload_limit_refuses_a_body_one_byte_over_6_mib(
     over = _padded(samples_body, 6 * 1024 * 1024 + 1)
     assert len(over) == 6291457
     assert signed_post(keys, deployed.endpoint_url, over).status_code == 413
+
+
+def test_deployed_function_serves_the_compiled_library_when_deployed(
+    deployed: DeployedStack, keys: Keys, samples_body: bytes, reference: InferenceService
+) -> None:
+    """The stand-in lays out what the multi-stage image holds: the builder stage's model.so and
+    no model.ubj, and the environments that answered have that library mapped."""
+    assert deployed.task_root is not None
+    model_dir = deployed.task_root / "model"
+    assert sorted(path.name for path in model_dir.iterdir()) == ["model.so"]
+
+    response = signed_post(keys, deployed.endpoint_url, samples_body)
+    assert_matches_reference(response, reference_response(reference, samples_body))
+
+    library = str((model_dir / "model.so").resolve())
+    mapped = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cwd").resolve() == deployed.task_root.resolve():
+                mapped.append(library in (proc / "maps").read_text())
+        except OSError:
+            continue  # a process that exited (or is not ours) while we looked
+    assert mapped, "no execution environment runs in the deployed task root"
+    assert all(mapped), "an environment answered without the compiled library loaded"

@@ -1,8 +1,9 @@
 """Simulate the handler image without Docker: read handler/Dockerfile, lay out a task root from
-exactly what it COPYs (honouring .dockerignore), run its pip RUN step with the image's Python,
-then run the CMD through the Lambda runtime interface client (awslambdaric, as the base image
-does) in an isolated interpreter that sees nothing but that task root and the runtime's own
-directory, against the local Runtime API.
+exactly what it COPYs (honouring .dockerignore), its builder stage replayed by
+localurl/image_stages.py (local cc, model.so cached by content) for COPY --from, run its pip RUN
+step with the image's Python, then run the CMD through the Lambda runtime interface client
+(awslambdaric, as the base image does) in an isolated interpreter that sees nothing but that
+task root and the runtime's own directory, against the local Runtime API.
 
 Used by tests/unit/test_image.py and by bench/handler_bench.py (cold start, image size), so both
 measure the same layout from the same cache.
@@ -24,7 +25,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from localurl.dockerfile import env_pairs, logical_instructions
+from localurl.dockerfile import env_pairs
+from localurl.image_stages import (
+    Stage,
+    StageError,
+    build_stage,
+    copy_from,
+    copy_stage_file,
+    parse_stages,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # pip --target output, reused across runs: an install takes 10-60 s, a hardlinked copy < 1 s.
@@ -34,8 +43,8 @@ BASE_IMAGE_ENV = {"LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/r
 LAMBDA_BASE_IMAGE = re.compile(r"^public\.ecr\.aws/lambda/python:(?P<major>\d+)\.(?P<minor>\d+)")
 
 
-class ImageBuildError(RuntimeError):
-    """The Dockerfile asks for something the real build would refuse (or we cannot simulate)."""
+# The Dockerfile asks for something the real build would refuse (or we cannot simulate).
+ImageBuildError = StageError
 
 
 # --- Dockerfile -------------------------------------------------------------------------------
@@ -50,8 +59,9 @@ class Instruction:
 @dataclass(frozen=True)
 class Dockerfile:
     base_image: str
-    instructions: tuple[Instruction, ...]
+    instructions: tuple[Instruction, ...]  # of the final stage
     cmd: tuple[str, ...]
+    builders: tuple[Stage, ...] = ()  # the named stages before it
 
     @property
     def python_version(self) -> tuple[int, int] | None:
@@ -63,17 +73,21 @@ class Dockerfile:
 
 
 def parse_dockerfile(text: str) -> Dockerfile:
-    instructions = [Instruction(k, a) for k, a in logical_instructions(text)]
-    froms = [step for step in instructions if step.keyword == "FROM"]
-    if len(froms) != 1:
-        raise ImageBuildError(f"expected one FROM (no multi-stage builds), found {len(froms)}")
-    base = next(word for word in froms[0].arguments.split() if not word.startswith("--"))
+    *builders, final = parse_stages(text)
+    if any(stage.name is None for stage in builders):
+        raise ImageBuildError("every stage but the last must be named (FROM ... AS name)")
+    instructions = [Instruction(k, a) for k, a in final.instructions]
     cmds = [step for step in instructions if step.keyword == "CMD"]
     if not cmds:
         raise ImageBuildError("the Dockerfile has no CMD naming the handler")
     # Docker uses the last CMD; the Lambda images take the exec (JSON) form.
     cmd = json.loads(cmds[-1].arguments)
-    return Dockerfile(base_image=base, instructions=tuple(instructions), cmd=tuple(cmd))
+    return Dockerfile(
+        base_image=final.base_image,
+        instructions=tuple(instructions),
+        cmd=tuple(cmd),
+        builders=tuple(builders),
+    )
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -186,10 +200,23 @@ def build_image(context: Path, task_root: Path, python: str) -> SimulatedImage:
     image_env: dict[str, str] = {}
     copied: set[str] = set()
     layers: list[Path] = []
+    # The builder stages run with this interpreter (it has the pinned generator) and local cc.
+    stages = {
+        str(stage.name): build_stage(stage, context=context, sent=sent, cache_dir=CACHE_DIR)
+        for stage in dockerfile.builders
+    }
     for step in dockerfile.instructions:
         if step.keyword in ("FROM", "CMD"):
             continue
-        if step.keyword == "COPY":
+        if step.keyword == "COPY" and step.arguments.startswith("--from="):
+            source_stage, sources, destination = copy_from(expand(step.arguments, env))
+            if source_stage not in stages:
+                raise ImageBuildError(f"COPY --from={source_stage}: no such stage before it")
+            if not Path(destination).is_relative_to(task_root):
+                raise ImageBuildError(f"COPY outside the task root: {destination}")
+            for target in copy_stage_file(stages[source_stage], sources, destination):
+                copied.add(target.relative_to(task_root).as_posix())
+        elif step.keyword == "COPY":
             copied |= _copy(expand(step.arguments, env), context, sent, task_root)
         elif step.keyword == "RUN":
             layers.append(_run_pip(expand(step.arguments, env), python, task_root))

@@ -94,15 +94,24 @@ def test_requirements_pin_every_dependency_exactly_without_heavy_packages(handle
         match = PIN.match(pin)
         assert match, f"{pin!r} is not an exact name==version pin"
         names.add(match["name"].lower().replace("_", "-"))
+    # The compiled library serves the model: xgboost and its numerics stay in the builder stage.
+    heavy = FORBIDDEN | {"xgboost-cpu", "numpy", "scipy"}
+    assert not names & heavy, f"the image must not install {sorted(names & heavy)}"
+
+
+def test_builder_requirements_pin_the_generators_xgboost(handler_dir):
+    text = (handler_dir / "requirements-build.txt").read_text()
+    pins = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    names = {PIN.match(pin)["name"] for pin in pins if pin and PIN.match(pin)}
+    assert len(names) == len([pin for pin in pins if pin]), "a build pin is not name==version"
     assert "xgboost-cpu" in names
-    assert not names & FORBIDDEN, f"the image must not install {sorted(names & FORBIDDEN)}"
 
 
 # --- the simulated image ----------------------------------------------------------------------
 
 
 def test_task_root_holds_only_what_dockerfile_copies(image, handler_dir):
-    expected = {"requirements.txt", "model/model.ubj"} | {
+    expected = {"requirements.txt", "model/model.so"} | {
         f"ml_handler/{path.name}" for path in (handler_dir / "ml_handler").glob("*.py")
     }
     assert image.copied == expected
@@ -163,8 +172,10 @@ def test_simulated_image_imports_nothing_from_outside_task_root(image, samples):
         and not any(path.startswith(folder) for folder in run.stdlib)
     }
     assert outside == {}
-    for package in ("ml_handler", "xgboost", "numpy", "orjson"):
+    for package in ("ml_handler", "orjson"):
         assert run.modules[package].startswith(str(image.task_root)), package
+    # The image serves the compiled library: nothing of xgboost's stack is even importable.
+    assert not {"xgboost", "numpy", "scipy"} & set(run.modules)
     # The CMD was run by the runtime interface client, native Runtime API client included.
     for module in ("awslambdaric.bootstrap", "runtime_client"):
         assert run.modules[module].startswith(run.runtime_dir), module
@@ -174,14 +185,13 @@ def test_simulated_image_imports_nothing_from_outside_task_root(image, samples):
 
 
 def test_simulated_image_fails_when_dependency_dropped(handler_dir, image_python, tmp_path):
-    # scipy is only a transitive dependency (of xgboost): --no-deps makes its pin load-bearing.
     context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / "requirements.txt", "scipy==", "# dropped: scipy==")
+    edit(context / "requirements.txt", "orjson==", "# dropped: orjson==")
     image = image_sim.build_image(context, tmp_path / "task", image_python)
     run = image_sim.invoke(image, [post([{}])])
     assert run.returncode != 0
     assert run.init_error is not None
-    assert "scipy" in run.init_error
+    assert "orjson" in run.init_error
 
 
 def test_simulated_image_fails_when_cmd_names_wrong_module(handler_dir, image_python, tmp_path):
@@ -202,12 +212,34 @@ def test_simulated_image_fails_when_cmd_names_wrong_module(handler_dir, image_py
 
 def test_simulated_image_fails_when_model_not_copied(handler_dir, image_python, tmp_path):
     context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / "Dockerfile", "COPY model/model.ubj", "# COPY model/model.ubj")
+    edit(context / "Dockerfile", "COPY --from=builder", "# COPY --from=builder")
     image = image_sim.build_image(context, tmp_path / "task", image_python)
+    assert not (image.task_root / "model").exists()
     run = image_sim.invoke(image, [function_url_event("GET")])
     assert run.returncode != 0
     assert run.init_error is not None
     assert "ModelLoadError" in run.init_error
+
+
+def test_build_fails_when_builder_stage_lacks_the_model(handler_dir, image_python, tmp_path):
+    context = copy_context(handler_dir, tmp_path / "context")
+    edit(context / "Dockerfile", "COPY model/model.ubj", "# COPY model/model.ubj")
+    with pytest.raises(image_sim.ImageBuildError, match=r"model_compiler.*model/model\.ubj"):
+        image_sim.build_image(context, tmp_path / "task", image_python)
+
+
+def test_build_refuses_builder_steps_it_cannot_replay(handler_dir, image_python, tmp_path):
+    context = copy_context(handler_dir, tmp_path / "context")
+    edit(context / "Dockerfile", "dnf install -y gcc", "dnf install -y gcc cmake")
+    with pytest.raises(image_sim.ImageBuildError, match="cmake"):
+        image_sim.build_image(context, tmp_path / "task", image_python)
+
+
+def test_build_refuses_builder_pins_the_local_generator_lacks(handler_dir, image_python, tmp_path):
+    context = copy_context(handler_dir, tmp_path / "context")
+    edit(context / "requirements-build.txt", "xgboost-cpu==3.2.0", "xgboost-cpu==3.1.0")
+    with pytest.raises(image_sim.ImageBuildError, match=r"xgboost-cpu==3\.1\.0"):
+        image_sim.build_image(context, tmp_path / "task", image_python)
 
 
 def test_build_fails_when_dockerignore_hides_copied_file(handler_dir, image_python, tmp_path):

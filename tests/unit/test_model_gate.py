@@ -66,7 +66,10 @@ def test_bundled_model_schema_matches_schema_lock(bundle):
 
 
 def test_model_card_xgboost_matches_image_pin(bundle, handler_dir):
-    gate.check_runtime_pins(bundle, requirements=handler_dir / "requirements.txt")
+    # The builder stage's xgboost reads the model: its pin must be the card's.
+    requirements = handler_dir / "requirements-build.txt"
+    assert "xgboost-cpu==" in requirements.read_text(), "the builder pins no xgboost"
+    gate.check_runtime_pins(bundle, requirements=requirements)
 
 
 def test_holdout_metrics_in_card_match_an_independent_recomputation(project_root, bundle):
