@@ -15,7 +15,7 @@ import pytest
 from ml_handler.config import HandlerConfig
 from ml_handler.service import InferenceService
 
-from tests.unit import image_sim
+from tests.unit import image_runtime, image_sim
 from tests.unit.events import FakeContext, function_url_event, post
 
 MIN_PYTHON = (3, 12)
@@ -150,6 +150,15 @@ def test_simulated_image_answers_like_in_process_handler(image, dockerfile, in_p
         assert run.python.startswith(f"{major}.{minor}.")
     expected = [in_process.handle(event, FakeContext()) for event in events]
     assert [response["statusCode"] for response in run.responses] == [200, 200, 200]
+    # The GET reports what the function was told by its (real) runtime context; the in-process
+    # reference has no such context, so that block is checked against the runtime's settings.
+    got_meta, want_meta = (json.loads(r.pop("body")) for r in (run.responses[2], expected[2]))
+    told = got_meta.pop("function")
+    assert want_meta.pop("function")["invoked_function_arn"] is None
+    assert told["invoked_function_arn"] == image_runtime.FUNCTION_ARN
+    assert told["memory_limit_in_mb"] == image_runtime.MEMORY_MB
+    assert 0 < told["remaining_time_in_millis"] <= image_runtime.TIMEOUT_SECONDS * 1000
+    assert got_meta == want_meta
     assert run.responses == expected
     predictions = json.loads(run.responses[0]["body"])
     assert len(predictions) == len(samples)
