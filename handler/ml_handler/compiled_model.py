@@ -12,7 +12,7 @@ from array import array
 from pathlib import Path
 
 from .batch import FloatRows
-from .model import ModelLoadError
+from .model import ModelLoadError, schema_metadata
 
 ABI_VERSION = 1
 _size_t = ctypes.c_size_t
@@ -58,15 +58,7 @@ class CompiledModel:
         return ctypes.string_at(text, length).decode("ascii")
 
     def metadata(self, *, max_rows: int) -> dict[str, object]:
-        return {
-            "features": [
-                {"name": name, "type": ftype}
-                for name, ftype in zip(self.feature_names, self.feature_types, strict=True)
-            ],
-            "model_sha256": self.sha256,
-            "xgboost_version": self.xgboost_version,
-            "max_rows": max_rows,
-        }
+        return schema_metadata(self, xgboost_version=self.xgboost_version, max_rows=max_rows)
 
 
 def load_compiled(path: Path) -> CompiledModel:

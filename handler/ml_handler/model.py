@@ -36,6 +36,19 @@ class Model(Protocol):
     def metadata(self, *, max_rows: int) -> dict[str, object]: ...
 
 
+def schema_metadata(model: Model, *, xgboost_version: str, max_rows: int) -> dict[str, object]:
+    """The GET schema: identical whichever runtime serves the model."""
+    return {
+        "features": [
+            {"name": name, "type": ftype}
+            for name, ftype in zip(model.feature_names, model.feature_types, strict=True)
+        ],
+        "model_sha256": model.sha256,
+        "xgboost_version": xgboost_version,
+        "max_rows": max_rows,
+    }
+
+
 def load_model(path: Path, *, nthread: int) -> Model:
     if path.suffix == COMPILED_SUFFIX:
         if not path.is_file():

@@ -11,7 +11,7 @@ import orjson
 import xgboost as xgb
 
 from .batch import FloatRows
-from .model import ModelLoadError
+from .model import ModelLoadError, schema_metadata
 
 
 class LoadedModel:
@@ -46,15 +46,7 @@ class LoadedModel:
         return orjson.dumps(self.predict_array(matrix), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
     def metadata(self, *, max_rows: int) -> dict[str, object]:
-        return {
-            "features": [
-                {"name": name, "type": ftype}
-                for name, ftype in zip(self.feature_names, self.feature_types, strict=True)
-            ],
-            "model_sha256": self.sha256,
-            "xgboost_version": self.xgboost_version,
-            "max_rows": max_rows,
-        }
+        return schema_metadata(self, xgboost_version=self.xgboost_version, max_rows=max_rows)
 
 
 def load_xgboost_model(path: Path, raw: bytes, *, nthread: int) -> LoadedModel:
