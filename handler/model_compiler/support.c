@@ -5,9 +5,122 @@
  * (Ryu's "pretty" layout: 6.573914, 1250000000000.0, 0.0000015, 1.5e-7, 1e+20), so a response
  * reads the same whether xgboost or this library served it.
  */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* --- the exact fast path: 1e-19 <= |v| < 2^24, which holds every realistic prediction ----
+ * v = m * 2^e; the values that read back as v are those within half an ulp of it (the lower
+ * gap halves at a power of two), endpoints included when m is even (strtof's ties-to-even).
+ * A decimal D * 10^-j lies in that interval iff lower * 10^j <= D <= upper * 10^j: with both
+ * bounds as integers over 2^s, that is integer arithmetic (128 bits: 27-bit numerators, 10^j
+ * up to 10^29, s up to 92), exact where snprintf/strtof probing costs microseconds. The first
+ * j (fewest digits) whose range holds an integer gives the shortest; of several, the one
+ * nearest v (ties to even D). */
+typedef unsigned __int128 u128;
+
+static const uint64_t POW10_64[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
+    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+    1000000000000000000ULL, 10000000000000000000ULL};
+
+static u128 pow10_128(int j) {
+    return j < 20 ? (u128)POW10_64[j] : (u128)POW10_64[19] * POW10_64[j - 19];
+}
+
+/* floor(num * 10^j / 2^s) and whether the division is exact, for -8 <= j <= 29. */
+static u128 scaled_floor(uint64_t num, int j, int s, int *exact) {
+    if (j >= 0) {
+        u128 x = (u128)num * pow10_128(j);
+        *exact = (x & (((u128)1 << s) - 1)) == 0;
+        return x >> s;
+    }
+    uint64_t q = num >> s;
+    uint64_t unit = POW10_64[-j];
+    *exact = (num & ((1ULL << s) - 1)) == 0 && q % unit == 0;
+    return q / unit;
+}
+
+/* Whether some integer D has lower <= D * 10^-j <= upper (endpoints as `inclusive` says), and
+ * the range of such D. */
+static int digits_fit(uint64_t low_num, uint64_t high_num, int inclusive, int j, int s, u128 *lo,
+                      u128 *hi) {
+    int low_exact, high_exact;
+    *lo = scaled_floor(low_num, j, s, &low_exact);
+    if (!low_exact || !inclusive) *lo += 1; /* ceil, or past an excluded endpoint */
+    *hi = scaled_floor(high_num, j, s, &high_exact);
+    if (high_exact && !inclusive) *hi -= 1;
+    return *lo <= *hi;
+}
+
+/* The shortest digits of a positive finite v in the fast path's range as D (no trailing
+ * zeros) and the exponent of its first digit; 0 if v is outside that range. */
+static int shortest_fast(float v, uint64_t *digits_out, int *exponent_out) {
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int biased = (int)(bits >> 23) & 0xff;
+    uint64_t fraction = bits & 0x7fffff;
+    if (biased == 0) return 0; /* subnormal */
+    int e = biased - 150;      /* v = m * 2^e */
+    if (e > 0 || e < -90) return 0;
+    uint64_t m = fraction | 0x800000;
+    int s = 2 - e; /* the bounds are (4m - 1 or 2) / 2^s and (4m + 2) / 2^s */
+    uint64_t low_num = 4 * m - (fraction == 0 && biased > 1 ? 1 : 2);
+    uint64_t high_num = 4 * m + 2;
+    uint64_t value_num = 4 * m;
+    int inclusive = (m & 1) == 0;
+    /* No D >= 1 fits below j = -floor(log10(upper)); one less guards log10's rounding. Nine
+     * significant digits always fit, and whether some D fits is monotone in j (D fits at j,
+     * 10 D at j + 1): a binary search finds the fewest digits in four steps. */
+    double upper = ldexp((double)high_num, -s);
+    int first = -(int)floor(log10(upper)) - 1;
+    if (first < -8) first = -8;
+    int last = first + 11;
+    if (last > 29) return 0; /* below 1e-19: 10^j would overflow */
+    u128 lo = 0, hi = 0;
+    if (!digits_fit(low_num, high_num, inclusive, last, s, &lo, &hi)) return 0;
+    while (first < last) {
+        int middle = first + (last - first) / 2;
+        if (digits_fit(low_num, high_num, inclusive, middle, s, &lo, &hi))
+            last = middle;
+        else
+            first = middle + 1;
+    }
+    int j = last;
+    digits_fit(low_num, high_num, inclusive, j, s, &lo, &hi);
+    int value_exact;
+    u128 d = scaled_floor(value_num, j, s, &value_exact);
+    if (!value_exact) {
+        /* v * 10^j rounded to nearest, ties to even: 2 v 10^j against 2d + 1, over 2^s 10^-j */
+        u128 twice, middle;
+        if (j >= 0) {
+            twice = ((u128)value_num * pow10_128(j)) << 1;
+            middle = (2 * d + 1) << s;
+        } else {
+            twice = (u128)value_num << 1;
+            middle = ((2 * d + 1) << s) * POW10_64[-j];
+        }
+        if (twice > middle || (twice == middle && (d & 1))) d += 1;
+    }
+    /* The nearest decimal of this length may fall just outside the interval: the closest
+     * inside is then the interval's end. */
+    if (d < lo) d = lo;
+    if (d > hi) d = hi;
+    /* At most ten digits: 64-bit division from here (128-bit division is a libgcc call). */
+    uint64_t digits = (uint64_t)d;
+    while (digits % 10 == 0) {
+        digits /= 10;
+        --j;
+    }
+    int length = 1;
+    for (uint64_t rest = digits; rest >= 10; rest /= 10) ++length;
+    *digits_out = digits;
+    *exponent_out = length - 1 - j;
+    return 1;
+}
 
 /* The p-digit decimal of |v| that round-trips and is closest to it, or -1 if none: the
  * correctly rounded one first, then its two neighbours (near a power of two the rounding
@@ -45,6 +158,17 @@ static long long probe(float v, int precision, int *scale_out) {
  * its first digit. Whether some p-digit decimal round-trips is monotone in p (9 always does);
  * most float32 values need 7 or 8 digits, so the search starts at 7 and walks down or up. */
 static int shortest_digits(float v, char *digits, int *exponent) {
+    uint64_t fast;
+    if (shortest_fast(v, &fast, exponent)) {
+        char number[24];
+        int length = 0;
+        do {
+            number[length++] = (char)('0' + fast % 10);
+            fast /= 10;
+        } while (fast);
+        for (int i = 0; i < length; ++i) digits[i] = number[length - 1 - i];
+        return length;
+    }
     int scale = 0, best_scale = 0;
     long long best = probe(v, 7, &scale);
     best_scale = scale;

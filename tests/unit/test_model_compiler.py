@@ -127,3 +127,38 @@ def test_json_formatting_matches_orjson_float32_for_any_float32(small_compiled, 
     assert ours == theirs
     if math.isfinite(value):
         assert struct.pack("<f", float(ours[1:-1].split(",")[0])) == struct.pack("<f", value)
+
+
+def _sweep_bit_patterns() -> np.ndarray:
+    """Float32 bit patterns where shortest-text bugs hide: every exponent (subnormals and the
+    powers of two, whose lower rounding gap is half the upper) with its edge fractions and a
+    random spread, plus uniformly random bit patterns and prediction-like values."""
+    rng = np.random.default_rng(2026)
+    edges = np.array([0, 1, 2, 3, 0x400000, 0x7FFFFE, 0x7FFFFF], dtype=np.uint32)
+    per_exponent = [
+        (np.uint32(exponent) << np.uint32(23))
+        | np.concatenate([edges, rng.integers(0, 1 << 23, 400, dtype=np.uint32)])
+        for exponent in range(255)  # 255 (infinity, NaN) is the hypothesis test's business
+    ]
+    anywhere = rng.integers(0, 1 << 32, 100_000, dtype=np.uint64).astype(np.uint32)
+    predictions = rng.uniform(-20, 20, 100_000).astype(np.float32).view(np.uint32)
+    return np.concatenate([*per_exponent, anywhere, predictions])
+
+
+def test_json_formatting_matches_orjson_over_every_exponent_and_random_bits(small_compiled):
+    """Each value reads as orjson writes numpy float32 (Ryu), and reads back bit-exactly."""
+    values = _sweep_bit_patterns().view(np.float32)
+    values = values[np.isfinite(values)]
+    ours = small_compiled.format_json(array("f", values.tobytes()))
+    theirs = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    if ours != theirs:
+        differ = [
+            (hex(int(bits)), a, b)
+            for bits, a, b in zip(
+                values.view(np.uint32), ours[1:-1].split(","), theirs[1:-1].split(","), strict=True
+            )
+            if a != b
+        ]
+        pytest.fail(f"{len(differ)} of {values.size} values differ, e.g. {differ[:5]}")
+    read_back = np.array(orjson.loads(ours), dtype=np.float32)
+    assert np.array_equal(read_back.view(np.uint32), values.view(np.uint32))
