@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .config import HandlerConfig
 from .service import InferenceService
 
 _service = InferenceService.from_config(HandlerConfig.from_env())
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict:
+def lambda_handler(event: dict, context: object) -> dict:
     return _service.handle(event, context)

@@ -8,13 +8,16 @@ from __future__ import annotations
 import math
 import struct
 from array import array
-from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
-from typing import Any
 
 from .errors import RequestError
+
+TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 # Below this many values plain Python loops beat the fixed costs of the C-speed passes
 # (measured on the bundled model's 13 features with bench.handler_bench).
@@ -43,8 +46,9 @@ class FloatRows:
         return self.rows
 
 
-# Values parsed from JSON: what they are is exactly what the checks below establish.
-Row = Sequence[Any]
+if TYPE_CHECKING:
+    # Values parsed from JSON: what they are is exactly what the checks below establish.
+    Row = Sequence[Any]
 
 
 def to_matrix(

@@ -7,12 +7,17 @@ are computed and formatted as JSON text inside the library.
 from __future__ import annotations
 
 import ctypes
-import json
 from array import array
-from pathlib import Path
 
-from .batch import FloatRows
+import orjson
+
 from .model import ModelLoadError, schema_metadata
+
+TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .batch import FloatRows
 
 ABI_VERSION = 1
 _size_t = ctypes.c_size_t
@@ -80,7 +85,7 @@ def load_compiled(path: Path) -> CompiledModel:
         )
     describe.restype = ctypes.c_char_p
     count_features.restype = _size_t
-    metadata = json.loads(describe())
+    metadata = orjson.loads(describe())
     if count_features() != len(metadata["feature_names"]):
         raise ModelLoadError(f"{path}: metadata and library disagree on the feature count")
     return CompiledModel(library=library, metadata=metadata, path=path)

@@ -4,10 +4,12 @@ never the body, headers, query string or anything else from the event."""
 from __future__ import annotations
 
 import sys
-import traceback
-from typing import TextIO
 
 import orjson
+
+TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 class RequestLogger:
@@ -38,7 +40,10 @@ class RequestLogger:
             record["error_code"] = error_code
         if failure is not None:
             # On the request's own line, so a 500 is still one line: the traceback holds code
-            # locations and exception text, not the event.
+            # locations and exception text, not the event. Imported on this path only: it
+            # pulls in linecache, textwrap and contextlib, a cold start's worth of them.
+            import traceback
+
             record["traceback"] = "".join(traceback.format_exception(failure))
         self._write(record)
 

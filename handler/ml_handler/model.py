@@ -7,33 +7,35 @@ with no numpy or xgboost; anything else is an XGBoost JSON/UBJSON model, served 
 
 from __future__ import annotations
 
-from array import array
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
+# typing costs a cold start several milliseconds, and the type checker treats any constant
+# named TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from array import array
+    from typing import Protocol
+
     from .batch import FloatRows
 
-from .model_format import ModelFormatError, check_model_bytes
+    class Model(Protocol):
+        feature_names: tuple[str, ...]
+        feature_types: tuple[str, ...]
+        sha256: str
+        path: Path
+
+        def predict(self, matrix: FloatRows) -> array: ...
+
+        def predict_json(self, matrix: FloatRows) -> str: ...
+
+        def metadata(self, *, max_rows: int) -> dict[str, object]: ...
+
 
 COMPILED_SUFFIX = ".so"
 
 
 class ModelLoadError(RuntimeError):
     """The model file cannot serve requests (missing, unreadable, or without a schema)."""
-
-
-class Model(Protocol):
-    feature_names: tuple[str, ...]
-    feature_types: tuple[str, ...]
-    sha256: str
-    path: Path
-
-    def predict(self, matrix: FloatRows) -> array: ...
-
-    def predict_json(self, matrix: FloatRows) -> str: ...
-
-    def metadata(self, *, max_rows: int) -> dict[str, object]: ...
 
 
 def schema_metadata(model: Model, *, xgboost_version: str, max_rows: int) -> dict[str, object]:
@@ -60,6 +62,9 @@ def load_model(path: Path, *, nthread: int) -> Model:
         raw = path.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror}") from exc
+    # The image serves the compiled library: the structural check is the xgboost path's alone.
+    from .model_format import ModelFormatError, check_model_bytes
+
     try:
         # xgboost 3.2 calls std::terminate on an empty buffer and dies of SIGSEGV on a truncated
         # UBJSON one: the process would end without a word, so check the structure first.

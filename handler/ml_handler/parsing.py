@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
-from collections.abc import Mapping
 
 import orjson
 
 from .errors import RequestError
+
+TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # Function URLs pass these through as text; everything else (and no content type) arrives
 # base64-encoded. We accept JSON, and no content type at all (curl --data-binary without -H).
@@ -40,6 +40,10 @@ def decode_body(body: str | None, *, is_base64: bool) -> str | bytes:
         body = ""
     if not is_base64:
         return body
+    # Imported here: a JSON content type arrives as text, so most cold starts never need it.
+    import base64
+    import binascii
+
     try:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
@@ -90,6 +94,8 @@ def _reject_constant(_literal: str) -> object:
 
 def _has_non_finite_number(raw: str | bytes) -> bool:
     """Whether the stdlib parser, which knows NaN/Infinity, meets one (or an overflow)."""
+    import json  # the error path only: json pulls in re, a cold start's worth of it
+
     try:
         json.loads(
             raw,

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
 
-from .batch import FloatRows, to_matrix
-from .config import HandlerConfig
+from .batch import to_matrix
 from .errors import RequestError
 from .logs import RequestLogger
-from .model import Model, load_model
+from .model import load_model
 from .parsing import check_content_type, decode_body, parse_json
 from .responses import (
     error_response,
@@ -18,6 +15,15 @@ from .responses import (
     json_response,
     predictions_response,
 )
+
+TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from .batch import FloatRows
+    from .config import HandlerConfig
+    from .model import Model
 
 ALLOWED_METHODS = "GET, POST"
 

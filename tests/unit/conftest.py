@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_socket
 import xgboost as xgb
-from ml_handler.model import Model, load_model
+from ml_handler.model import load_model
 from ml_handler.service import InferenceService
 from ml_handler.xgboost_model import LoadedModel
 from model_compiler.build import compile_model
 
 from tests.unit.small_model import SMALL_MAX_ROWS, train_small_model
+
+if TYPE_CHECKING:
+    from ml_handler.model import Model
 
 
 @pytest.fixture(autouse=True)

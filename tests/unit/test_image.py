@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -119,7 +120,7 @@ def test_task_root_holds_only_what_dockerfile_copies(image, handler_dir):
         path.relative_to(image.task_root).as_posix()
         for folder in ("ml_handler", "model")
         for path in (image.task_root / folder).rglob("*")
-        if path.is_file()
+        if path.is_file() and path.parent.name != "__pycache__"  # the compileall RUN step's
     }
     assert ours == expected - {"requirements.txt"}
     # Everything else at the top of the task root came from the pip RUN step.
@@ -127,6 +128,26 @@ def test_task_root_holds_only_what_dockerfile_copies(image, handler_dir):
     installed = {path.name for path in layer.iterdir()} - {".complete"}
     top_level = {path.name for path in image.task_root.iterdir()}
     assert top_level == installed | {"requirements.txt", "ml_handler", "model"}
+
+
+def test_image_ships_bytecode_of_every_handler_module_for_its_python(image):
+    """/var/task is read-only on Lambda: bytecode missing from the image (or written by another
+    Python, or checked against sources) means a compile or a stat at every cold start."""
+    probe = subprocess.run(
+        [image.python, "-c", "import importlib.util, sys; "
+         "print(sys.implementation.cache_tag); print(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    cache_tag, magic = probe
+    sources = sorted((image.task_root / "ml_handler").glob("*.py"))
+    assert sources
+    for source in sources:
+        cached = source.parent / "__pycache__" / f"{source.stem}.{cache_tag}.pyc"
+        assert cached.is_file(), f"{cached.name}: no bytecode for {source.name}"
+        header = cached.read_bytes()[:16]
+        assert header[:4].hex() == magic, f"{cached.name} was compiled by another Python"
+        # PEP 552 flags: bit 0 hash-based, bit 1 check_source. Unchecked hash: 0b01.
+        assert int.from_bytes(header[4:8], "little") == 0b01, f"{cached.name} is not unchecked-hash"
 
 
 def test_image_env_set_from_dockerfile(image):
@@ -266,8 +287,12 @@ def test_dockerignore_excludes_files_inside_copied_folder(handler_dir, image_pyt
     (context / "ml_handler" / "sub").mkdir()
     (context / "ml_handler" / "sub" / "deep.py").write_text("")
     image = image_sim.build_image(context, tmp_path / "task", image_python)
-    copied = {path.name for path in (image.task_root / "ml_handler").rglob("*")}
+    copied = {Path(path).name for path in image.copied if path.startswith("ml_handler/")}
     assert copied == {path.name for path in (handler_dir / "ml_handler").glob("*.py")}
+    assert not (image.task_root / "ml_handler" / "sub").exists()
+    # The image's own bytecode, compiled from the copied sources, not the context's stale file.
+    for cached in (image.task_root / "ml_handler" / "__pycache__").iterdir():
+        assert cached.read_bytes() != b"stale", cached.name
 
 
 @pytest.mark.parametrize(
