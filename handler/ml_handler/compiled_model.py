@@ -7,6 +7,7 @@ are computed and formatted as JSON text inside the library.
 from __future__ import annotations
 
 import ctypes
+import os
 from array import array
 
 import orjson
@@ -15,9 +16,8 @@ from .model import ModelLoadError, schema_metadata
 
 TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from .batch import FloatRows
+    from .model import StrPath
 
 ABI_VERSION = 1
 _size_t = ctypes.c_size_t
@@ -27,7 +27,7 @@ _void_p = ctypes.c_void_p
 class CompiledModel:
     """Serves predictions from model_compiler's library; the schema comes from its metadata."""
 
-    def __init__(self, *, library: ctypes.CDLL, metadata: dict[str, object], path: Path) -> None:
+    def __init__(self, *, library: ctypes.CDLL, metadata: dict[str, object], path: StrPath) -> None:
         self._library = library  # keeps the library loaded as long as the model lives
         self.path = path
         self.feature_names: tuple[str, ...] = tuple(metadata["feature_names"])  # type: ignore[arg-type]
@@ -66,9 +66,9 @@ class CompiledModel:
         return schema_metadata(self, xgboost_version=self.xgboost_version, max_rows=max_rows)
 
 
-def load_compiled(path: Path) -> CompiledModel:
+def load_compiled(path: StrPath) -> CompiledModel:
     try:
-        library = ctypes.CDLL(str(path.resolve()))
+        library = ctypes.CDLL(os.path.realpath(path))
     except OSError as exc:
         raise ModelLoadError(f"cannot load compiled model {path}: {exc}") from exc
     try:

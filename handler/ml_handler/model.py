@@ -7,7 +7,7 @@ with no numpy or xgboost; anything else is an XGBoost JSON/UBJSON model, served 
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 # typing costs a cold start several milliseconds, and the type checker treats any constant
 # named TYPE_CHECKING as true.
@@ -18,11 +18,14 @@ if TYPE_CHECKING:
 
     from .batch import FloatRows
 
+    # A str or a pathlib.Path: the handler itself passes str (pathlib costs a cold start ~5 ms).
+    StrPath = str | os.PathLike[str]
+
     class Model(Protocol):
         feature_names: tuple[str, ...]
         feature_types: tuple[str, ...]
         sha256: str
-        path: Path
+        path: StrPath
 
         def predict(self, matrix: FloatRows) -> array: ...
 
@@ -51,15 +54,16 @@ def schema_metadata(model: Model, *, xgboost_version: str, max_rows: int) -> dic
     }
 
 
-def load_model(path: Path, *, nthread: int) -> Model:
-    if path.suffix == COMPILED_SUFFIX:
-        if not path.is_file():
+def load_model(path: StrPath, *, nthread: int) -> Model:
+    if os.fspath(path).endswith(COMPILED_SUFFIX):
+        if not os.path.isfile(path):
             raise ModelLoadError(f"cannot read model file {path}: No such file or directory")
         from .compiled_model import load_compiled
 
         return load_compiled(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as model_file:
+            raw = model_file.read()
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror}") from exc
     # The image serves the compiled library: the structural check is the xgboost path's alone.

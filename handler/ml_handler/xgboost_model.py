@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from pathlib import Path
 
 import numpy as np
 import orjson
@@ -12,6 +11,10 @@ import xgboost as xgb
 
 from .batch import FloatRows
 from .model import ModelLoadError, schema_metadata
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .model import StrPath
 
 
 class LoadedModel:
@@ -22,7 +25,7 @@ class LoadedModel:
         feature_names: tuple[str, ...],
         feature_types: tuple[str, ...],
         sha256: str,
-        path: Path,
+        path: StrPath,
     ) -> None:
         self.booster = booster
         self.feature_names = feature_names
@@ -49,7 +52,7 @@ class LoadedModel:
         return schema_metadata(self, xgboost_version=self.xgboost_version, max_rows=max_rows)
 
 
-def load_xgboost_model(path: Path, raw: bytes, *, nthread: int) -> LoadedModel:
+def load_xgboost_model(path: StrPath, raw: bytes, *, nthread: int) -> LoadedModel:
     booster = xgb.Booster()
     try:
         # Loading from a bytearray lets xgboost sniff JSON vs UBJSON by content.

@@ -93,7 +93,7 @@ def test_reference_model_gives_documented_predictions_via_model_path_env(
 
 def test_bundled_model_used_when_model_path_env_unset(monkeypatch, bundled_model_path):
     monkeypatch.delenv("MODEL_PATH", raising=False)
-    assert HandlerConfig.from_env().model_path.resolve() == bundled_model_path.resolve()
+    assert Path(HandlerConfig.from_env().model_path).resolve() == bundled_model_path.resolve()
 
 
 def test_bundled_model_has_wine_features_in_order(bundled_model_path):
