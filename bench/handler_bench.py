@@ -40,6 +40,8 @@ from tests.unit import image_sim  # noqa: E402
 SIZES = (1, 2, 100, 1000, 10000)
 # handler / floor, per batch size; 100 rows has no target of its own.
 LATENCY_TARGETS = {1000: 1.5, 10000: 1.7}
+# Absolute targets (seconds) for the compiled handler, where a ratio to xgboost says little.
+ABSOLUTE_TARGETS_S = {1: 50e-6}
 COLD_START_TARGET_S = 0.060
 IMAGE_MB_TARGET = 10.0
 SAMPLES = json.loads((ROOT / "tests" / "fixtures" / "samples.json").read_text())
@@ -48,7 +50,7 @@ SAMPLES = json.loads((ROOT / "tests" / "fixtures" / "samples.json").read_text())
 class PandasHandler:
     """The tutorial handler: DataFrame from the JSON body, XGBRegressor.predict."""
 
-    def __init__(self, model_path: Path) -> None:
+    def __init__(self, model_path: str) -> None:
         from xgboost import XGBRegressor
 
         # n_jobs=1 so that both sides use one thread, like the floor (BOOSTER_NTHREAD=1).
@@ -132,6 +134,9 @@ class Latency:
     floor: float
     handler: float  # the xgboost path (MODEL_PATH=model.ubj)
     compiled: float  # the image's path: the builder stage's model.so through ctypes
+    # The same, called back to back: a warm execution environment's caches, as consecutive
+    # requests find them (interleaving with xgboost evicts the library's 400 trees from cache).
+    compiled_alone: float
     pandas: float
     pandas_floor: float
 
@@ -187,6 +192,9 @@ def latency(quick: bool) -> list[Latency]:
                     floor=ours_pair.median("floor"),
                     handler=ours_pair.median("handler"),
                     compiled=ours_pair.median("compiled"),
+                    compiled_alone=interleaved(
+                        {"compiled": compiled_call}, rounds_for(compiled_call, budget / 2)
+                    ).median("compiled"),
                     pandas=pandas_pair.median("pandas"),
                     pandas_floor=pandas_pair.median("floor"),
                 )
@@ -215,11 +223,13 @@ def cold_start(quick: bool) -> dict[str, float]:
         bootstrap = f"import sys; sys.path.insert(0, {str(image.task_root)!r}); {OURS_COLD}"
         xgb_boot = f"import sys; sys.path.insert(0, {str(HANDLER_DIR)!r}); {OURS_COLD}"
         commands = {
+            "python": ([python, "-I", "-S", "-B", "-c", "pass"], image.task_root),
             "compiled": ([python, "-I", "-S", "-B", "-c", bootstrap], image.task_root),
             "xgboost": ([sys.executable, "-B", "-c", xgb_boot], ROOT),
             "pandas": ([sys.executable, "-c", PANDAS_COLD.format(path=str(BUNDLED_MODEL))], ROOT),
         }
         envs = {
+            "python": image_sim.runtime_env(image),
             "compiled": image_sim.runtime_env(image),
             "xgboost": {**os.environ, "MODEL_PATH": str(BUNDLED_MODEL), "BOOSTER_NTHREAD": "1"},
             "pandas": None,
@@ -241,6 +251,55 @@ def cold_start(quick: bool) -> dict[str, float]:
     }
 
 
+def json_choice(quick: bool) -> list[tuple[str, float, float]]:
+    """orjson against the standard library's json, for the image: what importing each adds to
+    a fresh image process (Python 3.12, the image's orjson), and loads() per batch size here.
+    Returns (measurement, orjson seconds, json seconds)."""
+    import orjson
+
+    python = image_sim.find_python((3, 12))
+    if python is None:
+        raise SystemExit("the JSON comparison needs Python 3.12 (pyenv) for the image's task root")
+    rows: list[tuple[str, float, float]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        image = image_sim.build_image(HANDLER_DIR, Path(scratch) / "task", python)
+        # What the handler imports anyway (ctypes, array, struct...) first: the marginal cost.
+        base = f"import sys; sys.path.insert(0, {str(image.task_root)!r}); import ctypes, array"
+        commands = {
+            "none": f"{base}; pass",
+            "orjson": f"{base}; import orjson",
+            "json": f"{base}; import json",
+        }
+        runs: dict[str, list[float]] = {name: [] for name in commands}
+        repetitions = 5 if quick else 15
+        for index in range(repetitions + 1):
+            for name in list(commands)[:: 1 if index % 2 else -1]:
+                argv = [python, "-I", "-S", "-B", "-c", commands[name]]
+                started = time.perf_counter()
+                subprocess.run(argv, cwd=image.task_root, check=True, capture_output=True)
+                if index:
+                    runs[name].append(time.perf_counter() - started)
+    floor = statistics.median(runs["none"])
+    rows.append(
+        (
+            "import, fresh image process",
+            statistics.median(runs["orjson"]) - floor,
+            statistics.median(runs["json"]) - floor,
+        )
+    )
+    budget = 0.3 if quick else 1.5
+    for size in SIZES:
+        body = json.dumps(make_records(size))
+        calls: dict[str, Callable[[], object]] = {
+            "orjson": partial(orjson.loads, body),
+            "json": partial(json.loads, body),
+        }
+        assert calls["orjson"]() == calls["json"](), "the parsers disagree on the body"
+        timings = interleaved(calls, rounds_for(calls["json"], budget))
+        rows.append((f"loads, {size} rows", timings.median("orjson"), timings.median("json")))
+    return rows
+
+
 def image_deps_mb() -> tuple[float, str]:
     """du of the pip --target layer the Dockerfile builds, with the image's Python if present."""
     dockerfile = image_sim.parse_dockerfile((HANDLER_DIR / "Dockerfile").read_text())
@@ -250,6 +309,16 @@ def image_deps_mb() -> tuple[float, str]:
         image = image_sim.build_image(HANDLER_DIR, Path(scratch) / "task", python)
         (layer,) = image.layers
         return image_sim.directory_size_mb(layer), image_sim.python_version_of(python)
+
+
+def span(middle: float, values: list[float], show: Callable[[float], str]) -> str:
+    if len(values) < 2:
+        return show(middle)
+    return f"{show(middle)} ({show(min(values))}-{show(max(values))})"
+
+
+def span_of(values: list[float], pattern: str = "{:.3f}") -> str:
+    return span(statistics.median(values), values, pattern.format)
 
 
 def verdict(ratio: float, target: float) -> str:
@@ -268,33 +337,54 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke run")
     parser.add_argument("--latency-only", action="store_true", help="skip cold start and size")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="latency runs; each cell: median (min-max) of runs"
+    )
     args = parser.parse_args(argv)
 
-    latencies = latency(args.quick)
+    runs = [latency(args.quick) for _ in range(max(1, args.repeats))]
     print(
         "| measurement | floor | compiled | compiled / floor | target | result "
         "| xgboost handler | xgboost / floor | pandas | pandas / floor |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for row in latencies:
-        ratio = row.compiled / row.floor
+    for position, row in enumerate(runs[0]):
+        repeats = [run[position] for run in runs]
+        ratios = [r.compiled / r.floor for r in repeats]
+        ratio = statistics.median(ratios)
+        compiled = statistics.median(r.compiled for r in repeats)
         target = LATENCY_TARGETS.get(row.rows)
+        goal, result = (f"≤ {target}", verdict(ratio, target)) if target else ("—", "—")
         print(
-            f"| latency, {row.rows} row{'s' if row.rows > 1 else ''} | {fmt_time(row.floor)} "
-            f"| {fmt_time(row.compiled)} | {ratio:.3f} | {f'≤ {target}' if target else '—'} "
-            f"| {verdict(ratio, target) if target else '—'} "
-            f"| {fmt_time(row.handler)} | {row.handler / row.floor:.3f} "
-            f"| {fmt_time(row.pandas)} | {row.pandas / row.pandas_floor:.2f} |"
+            f"| latency, {row.rows} row{'s' if row.rows > 1 else ''} "
+            f"| {fmt_time(statistics.median(r.floor for r in repeats))} "
+            f"| {span(compiled, [r.compiled for r in repeats], fmt_time)} "
+            f"| {span(ratio, ratios, '{:.3f}'.format)} | {goal} | {result} "
+            f"| {fmt_time(statistics.median(r.handler for r in repeats))} "
+            f"| {span_of([r.handler / r.floor for r in repeats])} "
+            f"| {fmt_time(statistics.median(r.pandas for r in repeats))} "
+            f"| {span_of([r.pandas / r.pandas_floor for r in repeats], '{:.2f}')} |"
         )
+    for position, row in enumerate(runs[0]):
+        absolute = ABSOLUTE_TARGETS_S.get(row.rows)
+        if absolute:
+            alone = [run[position].compiled_alone for run in runs]
+            middle = statistics.median(alone)
+            print(
+                f"| latency, {row.rows} row{'s' if row.rows > 1 else ''}, back to back | — "
+                f"| {span(middle, alone, fmt_time)} | — | ≤ {fmt_time(absolute)} "
+                f"| {verdict(middle, absolute)} | — | — | — | — |"
+            )
     if not args.latency_only:
         cold = cold_start(args.quick)
         spans = {
             name: f"{fmt_time(cold[name])} ({fmt_time(cold[name + '_min'])}-"
             f"{fmt_time(cold[name + '_max'])})"
-            for name in ("compiled", "xgboost", "pandas")
+            for name in ("python", "compiled", "xgboost", "pandas")
         }
         print(
-            f"| cold start (fresh process, import + load) | — | {spans['compiled']} "
+            f"| cold start (fresh process, import + load) | {spans['python']} "
+            f"| {spans['compiled']} "
             f"| {cold['xgboost'] / cold['compiled']:.1f}x below xgboost "
             f"| ≤ {fmt_time(COLD_START_TARGET_S)} "
             f"| {verdict(cold['compiled'], COLD_START_TARGET_S)} | {spans['xgboost']} | — "
@@ -305,15 +395,24 @@ def main(argv: list[str] | None = None) -> None:
             f"| image deps (pip --target, Python {image_python}) | — | {size_mb:.1f} MB | — "
             f"| ≤ {IMAGE_MB_TARGET:.0f} MB | {verdict(size_mb, IMAGE_MB_TARGET)} | — | — | — | — |"
         )
+        print()
+        print("| JSON parser for the image | orjson | json (stdlib) | json / orjson |")
+        print("|---|---|---|---|")
+        for measurement, ours, theirs in json_choice(args.quick):
+            print(
+                f"| {measurement} | {fmt_time(ours)} | {fmt_time(theirs)} | {theirs / ours:.2f} |"
+            )
     print()
     print(
-        f"Medians; latency interleaved per round (floor = Booster.inplace_predict on a prebuilt "
+        f"Medians; {len(runs)} latency run(s), cells median (min-max) over runs; latency "
+        f"interleaved per round (floor = Booster.inplace_predict on a prebuilt "
         f"float32 array, nthread=1; compiled / xgboost handler = InferenceService.handle on "
         f"model.so / model.ubj, records body, JSON in and out, log line to /dev/null, "
         f"interleaved with the floor; pandas = DataFrame + XGBRegressor(n_jobs=1).predict, "
         f"against its own interleaved floor); cold start median (min-max) over repeats: compiled "
-        f"in the image's task root with Python 3.12, xgboost/pandas with "
-        f"{sys.version.split()[0]}."
+        f"in the image's task root with Python 3.12 (its floor: `python -I -S -B -c pass`), "
+        f"xgboost/pandas with {sys.version.split()[0]}; JSON import: a fresh image process "
+        f"importing it, less one that does not."
     )
 
 

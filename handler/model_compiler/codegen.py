@@ -52,14 +52,22 @@ def generate_c(forest: Forest, *, model_sha256: str, xgboost_version: str) -> st
         "",
     ]
     for index, tree in enumerate(forest.trees):
-        parts.append(f"static float tree_{index}(const float *x) {{")
+        parts.append(f"static inline float tree_{index}(const float *x) {{")
         parts.extend(_node_code(tree, 0, depth=1))
         parts.append("}")
-    tree_table = ", ".join(f"tree_{index}" for index in range(len(forest.trees)))
+        # The row loop inside: one call per tree and block, not one indirect call per tree and
+        # row (measured: those calls were a fifth of a 10,000-row batch's time).
+        parts += [
+            f"static void block_{index}(const float *x, size_t n, float *sums) {{",
+            "    for (size_t r = 0; r < n; ++r)",
+            f"        sums[r] += tree_{index}(x + r * NUM_FEATURES);",
+            "}",
+        ]
+    block_table = ", ".join(f"block_{index}" for index in range(len(forest.trees)))
     parts += [
         "",
-        "typedef float (*tree_fn)(const float *);",
-        f"static const tree_fn trees[NUM_TREES > 0 ? NUM_TREES : 1] = {{{tree_table or '0'}}};",
+        "typedef void (*block_fn)(const float *, size_t, float *);",
+        f"static const block_fn trees[NUM_TREES > 0 ? NUM_TREES : 1] = {{{block_table or '0'}}};",
         "",
         f"ML_EXPORT int ml_abi_version(void) {{ return {ABI_VERSION}; }}",
         "ML_EXPORT size_t ml_num_features(void) { return NUM_FEATURES; }",
@@ -74,10 +82,7 @@ def generate_c(forest: Forest, *, model_sha256: str, xgboost_version: str) -> st
         "        const float *block = x + start * NUM_FEATURES;",
         "        float *sums = out + start;",
         f"        for (size_t r = 0; r < n; ++r) sums[r] = {c_literal(forest.base_margin)};",
-        "        for (size_t t = 0; t < NUM_TREES; ++t) {",
-        "            tree_fn tree = trees[t];",
-        "            for (size_t r = 0; r < n; ++r) sums[r] += tree(block + r * NUM_FEATURES);",
-        "        }",
+        "        for (size_t t = 0; t < NUM_TREES; ++t) trees[t](block, n, sums);",
         "    }",
         "}",
         "",
