@@ -4,6 +4,7 @@ in an interpreter that sees only that root and the runtime's directory."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -311,3 +312,54 @@ def test_dockerignore_excludes_files_inside_copied_folder(handler_dir, image_pyt
 def test_dockerignore_rules_follow_docker_last_match_wins(handler_dir, path, ignored):
     rules = image_sim.parse_dockerignore((handler_dir / ".dockerignore").read_text())
     assert image_sim.is_ignored(path, rules) is ignored
+
+
+def _stage_metadata(stage: Path) -> dict[str, object]:
+    import ctypes
+
+    library = ctypes.CDLL(str(stage / "build" / "model.so"))
+    library.ml_metadata.restype = ctypes.c_char_p
+    return json.loads(library.ml_metadata())
+
+
+def test_builder_stage_rebuilds_when_its_model_or_generator_changes(
+    handler_dir, small_model_paths, tmp_path
+):
+    """The stage cache is keyed by what the stage reads: a stale model.so is never reused for a
+    new model or a changed generator, and an unchanged stage is not rebuilt."""
+    from localurl.image_stages import build_stage, parse_stages
+
+    context = copy_context(handler_dir, tmp_path / "context")
+    shutil.copy(small_model_paths["ubj"], context / "model" / "model.ubj")
+    *builders, _final = parse_stages((context / "Dockerfile").read_text())
+    (builder,) = builders
+    cache = tmp_path / "cache"
+
+    def build() -> Path:
+        return build_stage(
+            builder, context=context, sent=image_sim.context_files(context), cache_dir=cache
+        )
+
+    first = build()
+    library = first / "build" / "model.so"
+    built_at = library.stat().st_mtime_ns
+    assert build() == first  # cached...
+    assert library.stat().st_mtime_ns == built_at  # ...not rebuilt
+    assert (
+        _stage_metadata(first)["model_sha256"]
+        == hashlib.sha256(small_model_paths["ubj"].read_bytes()).hexdigest()
+    )
+
+    # WHEN the model changes (same booster, JSON bytes): a new stage serves the new file's hash
+    shutil.copy(small_model_paths["json"], context / "model" / "model.ubj")
+    second = build()
+    assert second != first
+    assert (
+        _stage_metadata(second)["model_sha256"]
+        == hashlib.sha256(small_model_paths["json"].read_bytes()).hexdigest()
+    )
+
+    # WHEN only the generator's source changes: rebuilt too
+    support = context / "model_compiler" / "support.c"
+    support.write_text(support.read_text() + "\n/* a change */\n")
+    assert build() not in (first, second)
