@@ -212,6 +212,32 @@ def test_simulated_image_imports_nothing_from_outside_task_root(image, samples):
         assert run.modules[module].startswith(run.runtime_dir), module
 
 
+# Each costs a cold start milliseconds and the compiled path needs none of them (orjson itself
+# imports dataclasses, json and uuid, which is why those are not listed).
+COLD_START_AVOIDS = ("typing", "pathlib", "traceback", "base64", "numpy", "xgboost", "ctypes.util")
+
+
+def test_handler_init_imports_nothing_a_cold_start_can_skip(image):
+    """The image's init (import + compiled model load, as a fresh process does at a cold start)
+    leaves out the modules that only the xgboost path, errors or typing need."""
+    script = (
+        f"import sys; sys.path.insert(0, {str(image.task_root)!r}); import ml_handler.app; "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    run = subprocess.run(
+        [image.python, "-I", "-S", "-B", "-c", script],
+        cwd=image.task_root,
+        env=image_sim.runtime_env(image),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    loaded = set(run.stdout.split())
+    assert "ml_handler.compiled_model" in loaded  # the image's model, not the xgboost path
+    assert sorted(loaded & set(COLD_START_AVOIDS)) == []
+
+
 # --- negative checks: the simulation notices a broken image -----------------------------------
 
 
