@@ -136,6 +136,42 @@ def build_stage(
     return root
 
 
+# compileall's options that take a value (the next word is not a path to compile).
+_COMPILEALL_VALUE_OPTIONS = frozenset(
+    {"--invalidation-mode", "-x", "-i", "-d", "-s", "-p", "-r", "-j", "-o", "-e"}
+)
+
+
+def is_compileall(command: str) -> bool:
+    return shlex.split(command)[1:3] == ["-m", "compileall"]
+
+
+def run_compileall(command: str, *, python: str, task_root: Path) -> None:
+    """A final stage's `python -m compileall ... <dirs>`, run with `python` (the one that will
+    import the code): the bytecode the image ships, so that a cold start reads it instead of
+    compiling the handler's sources on a read-only /var/task."""
+    words = shlex.split(command)
+    if words[0] not in ("python", "python3"):
+        raise StageError(f"compileall must run with the image's python: {command}")
+    arguments = words[3:]
+    paths: list[str] = []
+    value_follows = False
+    for word in arguments:
+        if value_follows:
+            value_follows = False
+        elif word in _COMPILEALL_VALUE_OPTIONS:
+            value_follows = True
+        elif not word.startswith("-"):
+            paths.append(word)
+    if not paths or not all(Path(path).is_relative_to(task_root) for path in paths):
+        raise StageError(f"compileall must name directories in the task root: {command}")
+    result = subprocess.run(
+        [python, "-m", "compileall", *arguments], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise StageError(f"{command} failed:\n{result.stdout}\n{result.stderr}")
+
+
 def reroot(root: Path, path: str) -> Path:
     return root / path.lstrip("/")
 
@@ -317,6 +353,9 @@ def stage_task_root(context: Path, task_root: Path, *, cache_dir: Path = DEFAULT
                 copy_stage_file(stages[source_stage], sources, destination)
             else:
                 raise StageError(f"COPY --from={source_stage}: no such stage before it")
+        elif keyword == "RUN" and is_compileall(raw):
+            # This interpreter runs the staged function, so it writes the bytecode it reads.
+            run_compileall(expand(raw, env), python=sys.executable, task_root=task_root)
         elif keyword == "RUN":
             words = shlex.split(raw)
             if words[:2] not in (["pip", "install"], ["pip3", "install"]):

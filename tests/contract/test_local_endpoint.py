@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import io
 import json
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -670,6 +671,11 @@ def test_deployed_function_serves_the_compiled_library_when_deployed(
     assert deployed.task_root is not None
     model_dir = deployed.task_root / "model"
     assert sorted(path.name for path in model_dir.iterdir()) == ["model.so"]
+    # The image's compileall step, replayed for the interpreter the environments run.
+    handler_dir = deployed.task_root / "ml_handler"
+    compiled = {path.name for path in (handler_dir / "__pycache__").glob("*.pyc")}
+    tag = sys.implementation.cache_tag
+    assert {f"{source.stem}.{tag}.pyc" for source in handler_dir.glob("*.py")} <= compiled
 
     response = signed_post(keys, deployed.endpoint_url, samples_body)
     assert_matches_reference(response, reference_response(reference, samples_body))

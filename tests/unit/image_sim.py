@@ -32,7 +32,9 @@ from localurl.image_stages import (
     build_stage,
     copy_from,
     copy_stage_file,
+    is_compileall,
     parse_stages,
+    run_compileall,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,8 +220,8 @@ def build_image(context: Path, task_root: Path, python: str) -> SimulatedImage:
                 copied.add(target.relative_to(task_root).as_posix())
         elif step.keyword == "COPY":
             copied |= _copy(expand(step.arguments, env), context, sent, task_root)
-        elif step.keyword == "RUN" and _is_compileall(step.arguments):
-            _run_compileall(expand(step.arguments, env), python, task_root)
+        elif step.keyword == "RUN" and is_compileall(step.arguments):
+            run_compileall(expand(step.arguments, env), python=python, task_root=task_root)
         elif step.keyword == "RUN":
             layers.append(_run_pip(expand(step.arguments, env), python, task_root))
         elif step.keyword == "ENV":
@@ -270,41 +272,6 @@ def _copy(arguments: str, context: Path, sent: set[str], task_root: Path) -> set
             shutil.copy2(context / name, target)
             copied.add(target.relative_to(task_root).as_posix())
     return copied
-
-
-# compileall's options that take a value (the next word is not a path to compile).
-_COMPILEALL_VALUE_OPTIONS = frozenset(
-    {"--invalidation-mode", "-x", "-i", "-d", "-s", "-p", "-r", "-j", "-o", "-e"}
-)
-
-
-def _is_compileall(command: str) -> bool:
-    return shlex.split(command)[1:3] == ["-m", "compileall"]
-
-
-def _run_compileall(command: str, python: str, task_root: Path) -> None:
-    """`python -m compileall ... <dirs>` with the image's Python: the bytecode the image ships,
-    so that a cold start reads it instead of compiling the handler's sources."""
-    words = shlex.split(command)
-    if words[0] not in ("python", "python3"):
-        raise ImageBuildError(f"the simulation runs compileall with the image's python: {command}")
-    arguments = words[3:]
-    paths: list[str] = []
-    value_follows = False
-    for word in arguments:
-        if value_follows:
-            value_follows = False
-        elif word in _COMPILEALL_VALUE_OPTIONS:
-            value_follows = True
-        elif not word.startswith("-"):
-            paths.append(word)
-    if not paths or not all(Path(path).is_relative_to(task_root) for path in paths):
-        raise ImageBuildError(f"compileall must name directories in the task root: {command}")
-    result = subprocess.run(
-        [python, "-m", "compileall", *arguments], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise ImageBuildError(f"{command} failed:\n{result.stdout}\n{result.stderr}")
 
 
 def _run_pip(command: str, python: str, task_root: Path) -> Path:
