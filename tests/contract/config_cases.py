@@ -30,15 +30,6 @@ DEFAULTS: Mapping[str, Any] = {
 KEYS = tuple(DEFAULTS)
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365)
 
-# The non-default deployment the e2e layer observes (issue 10, part 2) and the snapshot covers:
-# a small row limit, a short timeout, another alias, more memory.
-E2E_NON_DEFAULT_CONTEXT: Mapping[str, str] = {
-    "maxRows": "5",
-    "timeoutSeconds": "3",
-    "aliasName": "Live",
-    "memorySize": "2048",
-}
-
 
 @dataclass(frozen=True, kw_only=True)
 class ConfigCase:

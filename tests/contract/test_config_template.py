@@ -16,12 +16,8 @@ import pytest
 from aws_cdk.assertions import Capture, Match
 from hypothesis import HealthCheck, example, given, settings
 
-from tests.contract.config_cases import (
-    E2E_NON_DEFAULT_CONTEXT,
-    ConfigCase,
-    case_from_cli_strings,
-    config_cases,
-)
+from tests.contract.config_cases import ConfigCase, case_from_cli_strings, config_cases
+from tests.e2e.configuration import E2E_CONFIGURED_CONTEXT
 
 # Synths per session: the explicit examples plus these. The CI profile derandomizes them, so a red
 # run replays; the dev profile draws fresh ones each run.
@@ -195,7 +191,7 @@ def synth_case(synthesize_app, tmp_path_factory):
 @settings(max_examples=SYNTH_EXAMPLES, suppress_health_check=[HealthCheck.too_slow])
 @given(case=config_cases())
 @example(case=ConfigCase(context={}))
-@example(case=case_from_cli_strings(E2E_NON_DEFAULT_CONTEXT))
+@example(case=case_from_cli_strings(E2E_CONFIGURED_CONTEXT))
 @example(case=EVERY_KEY_AS_JSON)
 @example(case=EVERY_KEY_AS_CLI)
 def test_every_configured_value_lands_in_the_template_when_valid(synth_case, case):

@@ -26,16 +26,17 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from infra.application import add_inference_stack
 from infra.config import StackConfig
 from infra.nag import KnownFinding, acknowledge_known_findings
-from tests.contract.config_cases import E2E_NON_DEFAULT_CONTEXT
 from tests.contract.template_diff import normalize, render, security_diff
+from tests.e2e.configuration import E2E_CONFIGURED_CONTEXT
 
 ROOT = Path(__file__).resolve().parents[2]
 UPDATE_COMMAND = "./dev run -e contract -- --snapshot-update -k snapshot"
 
-# The configurations the contract and e2e layers deploy: the default and the e2e's second one.
+# The configurations the contract and e2e layers deploy: the default and the e2e's second one
+# (the very context tests/e2e deploys, so the snapshot covers what the e2e layer observes).
 SNAPSHOT_CONFIGS: dict[str, dict[str, str]] = {
     "default": {},
-    "e2e-non-default": dict(E2E_NON_DEFAULT_CONTEXT),
+    "e2e-non-default": dict(E2E_CONFIGURED_CONTEXT),
 }
 
 
@@ -93,12 +94,14 @@ def test_snapshot_summary_of_the_e2e_configuration_names_its_settings_when_compa
         security_diff(normalized_templates["default"], normalized_templates["e2e-non-default"])
     ).splitlines()
     changes = {line.split(": ", 1)[-1] for line in lines[1:]}
+    configured = E2E_CONFIGURED_CONTEXT
+    # From the default (the README's table) to each configured value.
     assert {
-        "Timeout 30 → 3",
-        "MemorySize 1024 → 2048",
-        "environment MAX_ROWS 10000 → 5",
-        "alias Name Dev → Live",
-        "Qualifier Dev → Live",
+        f"Timeout 30 → {configured['timeoutSeconds']}",
+        f"MemorySize 1024 → {configured['memorySize']}",
+        f"environment MAX_ROWS 10000 → {configured['maxRows']}",
+        f"alias Name Dev → {configured['aliasName']}",
+        f"Qualifier Dev → {configured['aliasName']}",
     } <= changes, lines
     assert not any(line.startswith("WIDENING") for line in lines), lines
 

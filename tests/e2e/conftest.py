@@ -1,8 +1,9 @@
 """The e2e session's deployments of the real app: the local stand-in, or AWS (--target aws).
 
 `deployment` is the default configuration; `configured_deployment` is one non-default
-configuration (CONFIGURED_CONTEXT), and `timeout_probe_deployment` the same configuration with the
-timeout probe's code. Locally all of them live in one LocalSystem (one moto, one synth each).
+configuration (configuration.E2E_CONFIGURED_CONTEXT, which the template snapshot covers too), and
+`timeout_probe_deployment` the same configuration with the timeout probe's code. Locally all of
+them live in one LocalSystem (one moto, one synth each).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import pytest
 
 from localurl.deploy import LocalSystem
+from tests.e2e.configuration import E2E_CONFIGURED_CONTEXT
 from tests.e2e.targets import (
     Deployment,
     E2ESetupError,
@@ -21,14 +23,6 @@ from tests.e2e.targets import (
     unique_stack_name,
 )
 from tests.e2e.timeout_probe import APP as TIMEOUT_PROBE_APP
-
-# Unlike the defaults (10000 rows, 30 s, Dev, 1024 MB) in every setting the URL lets us observe.
-CONFIGURED_CONTEXT: dict[str, str] = {
-    "maxRows": "5",
-    "timeoutSeconds": "3",
-    "aliasName": "Canary",
-    "memorySize": "2048",
-}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,7 +82,7 @@ def deployment(
 def configured_deployment(
     request: pytest.FixtureRequest, local_system: LocalSystem | None
 ) -> Iterator[Deployment]:
-    yield from _deploy(request, local_system, suffix="-cfg", context=CONFIGURED_CONTEXT)
+    yield from _deploy(request, local_system, suffix="-cfg", context=E2E_CONFIGURED_CONTEXT)
 
 
 @pytest.fixture(scope="session")
@@ -96,5 +90,9 @@ def timeout_probe_deployment(
     request: pytest.FixtureRequest, local_system: LocalSystem | None
 ) -> Iterator[Deployment]:
     yield from _deploy(
-        request, local_system, suffix="-probe", context=CONFIGURED_CONTEXT, app=TIMEOUT_PROBE_APP
+        request,
+        local_system,
+        suffix="-probe",
+        context=E2E_CONFIGURED_CONTEXT,
+        app=TIMEOUT_PROBE_APP,
     )

@@ -2,8 +2,9 @@
 memory and the timeout each change what the deployed system does, not only the template.
 
 Same code on every pull request (local stand-in) and every night (--target aws). The values come
-from CONFIGURED_CONTEXT, set with `-c key=value` like any deployment; the default deployment's
-answers are checked alongside, so a value that is hard-wired somewhere fails one side or the other.
+from E2E_CONFIGURED_CONTEXT (tests/e2e/configuration.py, which the template snapshot covers too),
+set with `-c key=value` like any deployment; the default deployment's answers are checked
+alongside, so a value that is hard-wired somewhere fails one side or the other.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from ml_handler.service import InferenceService
 
 from client.errors import BadRequestError, ServerError
 from tests.e2e.clients import invoker_client
-from tests.e2e.conftest import CONFIGURED_CONTEXT
+from tests.e2e.configuration import E2E_CONFIGURED_CONTEXT
 from tests.e2e.targets import Deployment
 
-MAX_ROWS = int(CONFIGURED_CONTEXT["maxRows"])
-TIMEOUT_SECONDS = int(CONFIGURED_CONTEXT["timeoutSeconds"])
-ALIAS = CONFIGURED_CONTEXT["aliasName"]
-MEMORY_MB = int(CONFIGURED_CONTEXT["memorySize"])
+MAX_ROWS = int(E2E_CONFIGURED_CONTEXT["maxRows"])
+TIMEOUT_SECONDS = int(E2E_CONFIGURED_CONTEXT["timeoutSeconds"])
+ALIAS = E2E_CONFIGURED_CONTEXT["aliasName"]
+MEMORY_MB = int(E2E_CONFIGURED_CONTEXT["memorySize"])
 # The defaults, as the README documents them (not read from infra/config.py: that is under test).
 DEFAULT_TIMEOUT_SECONDS = 30
 DEFAULT_ALIAS = "Dev"
