@@ -77,15 +77,22 @@ PACKAGES = {
         name="handler",
         source="src/ml_handler",
         tests=(
+            "tests/unit/test_batch.py",
             "tests/unit/test_errors.py",
+            "tests/unit/test_function_facts.py",
+            "tests/unit/test_loading.py",
             "tests/unit/test_logging.py",
             "tests/unit/test_model.py",
+            "tests/unit/test_model_format.py",
+            "tests/unit/test_parsing.py",
             "tests/unit/test_properties.py",
             # It compares the default model path with handler/model/, which the workspace's
             # layout moves (src/model/); other tests load the default model.
             "--deselect=tests/unit/test_model.py::test_bundled_model_used_when_model_path_env_unset",
         ),
-        pythonpath=". src",
+        # handler/ for model_compiler (the unit fixtures compile the small model); it no longer
+        # holds ml_handler, which the workspace moved to src/.
+        pythonpath=". src handler",
     ),
     "infra": Package(
         name="infra",
