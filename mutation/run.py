@@ -13,6 +13,10 @@ So the handler's workspace moves it to src/ml_handler/: mutmut strips a leading 
 module names and puts mutants/src on sys.path itself, and pytest's pythonpath is pointed at src/
 so that the original, unmutated copy cannot be imported.
 
+mutmut runs, for each mutant, only the tests that called the mutated function, and credits a call
+made while a session-scoped fixture is set up to the first test that asked for it: code that runs
+only at load time is checked by tests that load inside their own body (tests/unit/test_loading.py).
+
 The report goes to mutation-report/ (report.md, stats.json); survivors justified in
 mutation/survivors.toml are marked as such. Exit status 1 if a package with a target
 (TARGETS) is below it.
