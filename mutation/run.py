@@ -13,6 +13,10 @@ So the handler's workspace moves it to src/ml_handler/: mutmut strips a leading 
 module names and puts mutants/src on sys.path itself, and pytest's pythonpath is pointed at src/
 so that the original, unmutated copy cannot be imported.
 
+mutmut runs, for each mutant, only the tests that called the mutated function, and credits a call
+made while a session-scoped fixture is set up to the first test that asked for it: code that runs
+only at load time is checked by tests that load inside their own body (tests/unit/test_loading.py).
+
 The report goes to mutation-report/ (report.md, stats.json); survivors justified in
 mutation/survivors.toml are marked as such. Exit status 1 if a package with a target
 (TARGETS) is below it.
@@ -77,15 +81,23 @@ PACKAGES = {
         name="handler",
         source="src/ml_handler",
         tests=(
+            "tests/unit/test_batch.py",
             "tests/unit/test_errors.py",
+            "tests/unit/test_function_facts.py",
+            "tests/unit/test_loading.py",
             "tests/unit/test_logging.py",
             "tests/unit/test_model.py",
+            "tests/unit/test_model_format.py",
+            "tests/unit/test_parsing.py",
             "tests/unit/test_properties.py",
+            "tests/unit/test_ubjson_structure.py",
             # It compares the default model path with handler/model/, which the workspace's
             # layout moves (src/model/); other tests load the default model.
             "--deselect=tests/unit/test_model.py::test_bundled_model_used_when_model_path_env_unset",
         ),
-        pythonpath=". src",
+        # handler/ for model_compiler (the unit fixtures compile the small model); it no longer
+        # holds ml_handler, which the workspace moved to src/.
+        pythonpath=". src handler",
     ),
     "infra": Package(
         name="infra",

@@ -1,0 +1,186 @@
+"""Loading a model inside the test, on each runtime: the schema GET reports, the attributes a
+caller may read, and the refusals at init.
+
+The models here are loaded in each test rather than taken from the session fixtures on purpose:
+mutmut credits a call made while a session fixture is set up to the first test that asked for
+it, so code that only runs at load time would be checked by that one test alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from array import array
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from ml_handler.batch import to_matrix
+from ml_handler.config import HandlerConfig
+from ml_handler.model import ModelLoadError, load_model
+from ml_handler.service import InferenceService
+from model_compiler.codegen import ABI_VERSION
+
+from tests.unit.events import FakeContext, function_url_event, post
+from tests.unit.small_model import FEATURE_TYPES, FEATURES, training_data
+
+RUNTIMES = ["ubj", "json", "compiled"]
+
+
+@pytest.fixture
+def model_file(request: pytest.FixtureRequest, small_model_paths, small_library) -> Path:
+    return small_library if request.param == "compiled" else small_model_paths[request.param]
+
+
+def get_schema(service: InferenceService) -> dict[str, object]:
+    response = service.handle(function_url_event("GET"), FakeContext())
+    assert response["statusCode"] == 200
+    return json.loads(response["body"])
+
+
+@pytest.mark.parametrize("model_file", RUNTIMES, indirect=True)
+def test_schema_describes_loaded_model_on_each_runtime(model_file, small_model_paths):
+    model = load_model(model_file, nthread=1)
+    service = InferenceService(model=model, max_rows=17)
+    schema = get_schema(service)
+    assert schema["features"] == [
+        {"name": name, "type": kind} for name, kind in zip(FEATURES, FEATURE_TYPES, strict=True)
+    ]
+    # The compiled library reports the model it was built from.
+    source = small_model_paths["ubj"] if model_file.suffix == ".so" else model_file
+    assert schema["model_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert schema["xgboost_version"] == xgb.__version__
+    assert schema["max_rows"] == 17
+    assert (model.path, model.sha256, model.feature_names) == (
+        model_file,
+        schema["model_sha256"],
+        FEATURES,
+    )
+
+
+@pytest.mark.parametrize("model_file", RUNTIMES, indirect=True)
+def test_predictions_match_booster_right_after_loading(model_file, reference_booster):
+    batch = [[1.5, None, -3.0, 20.0, 1], [None] * len(FEATURES), [0.25, 2.0, 9.5, -4.0, 0]]
+    service = InferenceService(model=load_model(model_file, nthread=1), max_rows=8)
+    response = service.handle(post(batch), FakeContext())
+    assert response["statusCode"] == 200, response["body"]
+    expected = reference_booster.inplace_predict(np.array(batch, dtype=np.float32))
+    np.testing.assert_array_equal(np.array(json.loads(response["body"]), np.float32), expected)
+
+
+def test_feature_types_reported_as_float_when_model_has_none(tmp_path):
+    x, y = training_data()
+    booster = xgb.train({"nthread": 1}, xgb.DMatrix(x, label=y, feature_names=list(FEATURES)), 2)
+    assert booster.feature_types is None  # the case under test
+    path = tmp_path / "untyped.ubj"
+    booster.save_model(path)
+    schema = get_schema(InferenceService(model=load_model(path, nthread=1), max_rows=4))
+    assert [feature["type"] for feature in schema["features"]] == ["float"] * len(FEATURES)
+    assert [feature["name"] for feature in schema["features"]] == list(FEATURES)
+
+
+@pytest.mark.parametrize("name", ["absent.so", "absent.ubj", "absent.json"])
+def test_model_load_error_names_file_when_model_file_missing(tmp_path, name):
+    path = tmp_path / name
+    with pytest.raises(ModelLoadError, match="cannot read model file") as raised:
+        load_model(path, nthread=1)
+    assert str(path) in str(raised.value)
+
+
+def test_model_load_error_names_file_when_model_path_is_a_directory(tmp_path):
+    folder = tmp_path / "model.json"
+    folder.mkdir()
+    with pytest.raises(ModelLoadError, match="cannot read model file") as raised:
+        load_model(folder, nthread=1)
+    assert str(folder) in str(raised.value)
+
+
+def shared_library(folder: Path, source: str) -> Path:
+    """A real shared library built from `source` with the C compiler the fixtures use."""
+    (folder / "lib.c").write_text(source + "\n")
+    path = folder / "lib.so"
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", "-o", str(path), str(folder / "lib.c")],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def impostor(*, abi: int, features: int) -> str:
+    """C for a library with model_compiler's entry points whose answers are chosen by the test."""
+    metadata = json.dumps(
+        {
+            "feature_names": list(FEATURES),
+            "feature_types": list(FEATURE_TYPES),
+            "model_sha256": "0" * 64,
+            "xgboost_version": xgb.__version__,
+        }
+    )
+    return f"""
+#include <stddef.h>
+int ml_abi_version(void) {{ return {abi}; }}
+const char *ml_metadata(void) {{ return {json.dumps(metadata)}; }}
+size_t ml_num_features(void) {{ return {features}; }}
+void ml_predict(const float *rows, size_t count, float *out) {{ }}
+size_t ml_format_json(const float *predictions, size_t count, char *text) {{ return 0; }}
+"""
+
+
+def test_model_load_error_when_library_abi_version_differs(tmp_path):
+    path = shared_library(tmp_path, impostor(abi=ABI_VERSION + 98, features=len(FEATURES)))
+    with pytest.raises(ModelLoadError, match=f"ABI version {ABI_VERSION + 98}") as raised:
+        load_model(path, nthread=1)
+    message = str(raised.value)
+    assert str(path) in message
+    assert "recompile" in message  # says how to fix it
+
+
+def test_model_load_error_when_library_and_metadata_disagree_on_feature_count(tmp_path):
+    path = shared_library(tmp_path, impostor(abi=ABI_VERSION, features=len(FEATURES) - 1))
+    with pytest.raises(ModelLoadError, match="feature count") as raised:
+        load_model(path, nthread=1)
+    assert str(path) in str(raised.value)
+
+
+def test_model_load_error_names_file_when_library_is_not_loadable(tmp_path):
+    path = tmp_path / "model.so"
+    path.write_bytes(b"\x7fELF but not really a shared object")
+    with pytest.raises(ModelLoadError, match="cannot load compiled model") as raised:
+        load_model(path, nthread=1)
+    assert str(path) in str(raised.value)
+
+
+def test_model_load_error_names_file_when_library_is_not_from_model_compiler(tmp_path):
+    path = shared_library(tmp_path, "int unrelated(void) { return 1; }")
+    with pytest.raises(ModelLoadError, match="not a model_compiler library") as raised:
+        load_model(path, nthread=1)
+    assert str(path) in str(raised.value)
+
+
+@pytest.mark.parametrize(("name", "env"), [("ubj", {}), ("ubj", {"BOOSTER_NTHREAD": "2"})])
+def test_service_from_config_serves_model_named_by_env(small_model_paths, name, env):
+    path = small_model_paths[name]
+    config = HandlerConfig.from_env({"MODEL_PATH": str(path), "MAX_ROWS": "3", **env})
+    service = InferenceService.from_config(config)
+    schema = get_schema(service)
+    assert schema["model_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert schema["max_rows"] == 3
+    assert service.handle(post([[1, 2, 3, 4, 5]] * 4), FakeContext())["statusCode"] == 413
+
+
+@pytest.mark.parametrize("model_file", RUNTIMES, indirect=True)
+def test_predict_gives_float32_array_equal_to_predict_json(model_file, reference_booster):
+    model = load_model(model_file, nthread=1)
+    batch = [[1.5, None, -3.0, 20.0, 1], [None] * len(FEATURES), [0.25, 2.0, 9.5, -4.0, 0]]
+    rows = to_matrix(
+        batch, feature_names=FEATURES, feature_set=frozenset(FEATURES), max_rows=len(batch)
+    )
+    predictions = model.predict(rows)
+    assert isinstance(predictions, array)
+    assert predictions.typecode == "f"
+    expected = reference_booster.inplace_predict(np.array(batch, dtype=np.float32))
+    np.testing.assert_array_equal(np.frombuffer(predictions, dtype=np.float32), expected)
+    as_float32 = np.array(json.loads(model.predict_json(rows)), dtype=np.float32)
+    np.testing.assert_array_equal(as_float32, np.frombuffer(predictions, dtype=np.float32))
