@@ -11,6 +11,11 @@ mutation.jsii_fork`), it gives every forked pytest session a new kernel process 
 assemblies into it; the Python modules are inherited from the fork server, the Node state is not.
 Nothing jsii created before the fork is used after it: the fork server imports only modules, no
 construct exists yet.
+
+It also widens mutmut's test selection. mutmut credits a function to the tests during which it
+ran, and a session fixture's synth runs during the first test that asks for it: later tests of
+the same template would never see a mutant of a construct. So after the stats run, every function
+the run reached is credited to every test of it (a mutant's run stops at its first failing test).
 """
 
 from __future__ import annotations
@@ -63,6 +68,15 @@ def restart_kernel() -> None:
     kernel.provider = ForkedProcessProvider()
     for name, version, tarball in _LOADS:
         kernel.load(name, version, tarball)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from mutmut.state import state
+
+    covered = state().tests_by_mangled_function_name
+    tests = {item.nodeid for item in session.items}
+    for function in covered:
+        covered[function] |= tests
 
 
 @pytest.hookimpl(tryfirst=True)
