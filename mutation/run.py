@@ -13,9 +13,12 @@ So the handler's workspace moves it to src/ml_handler/: mutmut strips a leading 
 module names and puts mutants/src on sys.path itself, and pytest's pythonpath is pointed at src/
 so that the original, unmutated copy cannot be imported.
 
-The report goes to mutation-report/ (report.md, stats.json); survivors justified in
-mutation/survivors.toml are marked as such. Exit status 1 if a package with a target
-(TARGETS) is below it.
+The report goes to mutation-report/ (report.md, <package>-survivors.diff, stats.json); survivors
+justified in mutation/survivors.toml (`[[survivor]]` tables: `mutant`, the full mutmut name, and
+`reason`, why it is equivalent or harmless) are marked as such. Exit status 1 if a package with a
+target (TARGETS) is below it.
+
+infra's mutants run in mutmut's fork server, not fork mode: see mutation/jsii_fork.py.
 """
 
 from __future__ import annotations

@@ -219,3 +219,13 @@ def test_config_skips_empty_tag_pairs_when_commas_repeat():
 
 def test_config_splits_a_tag_at_its_first_equals_sign_when_the_value_holds_one():
     assert _from({"tags": "query=a=b,owner=ds"}).tags == {"query": "a=b", "owner": "ds"}
+
+
+@pytest.mark.parametrize(
+    ("key", "attr", "edges"),
+    [("memorySize", "memory_size", (128, 10240)), ("timeoutSeconds", "timeout_seconds", (1, 900))],
+)
+def test_config_accepts_both_lambda_limits_when_given_exactly(key, attr, edges):
+    # Lambda's own limits (128 MB..10 GB, 1..900 s) are valid settings, not off-by-one errors.
+    for edge in edges:
+        assert getattr(_from({key: str(edge)}), attr) == edge
