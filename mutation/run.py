@@ -17,9 +17,12 @@ mutmut runs, for each mutant, only the tests that called the mutated function, a
 made while a session-scoped fixture is set up to the first test that asked for it: code that runs
 only at load time is checked by tests that load inside their own body (tests/unit/test_loading.py).
 
-The report goes to mutation-report/ (report.md, stats.json); survivors justified in
-mutation/survivors.toml are marked as such. Exit status 1 if a package with a target
-(TARGETS) is below it.
+The report goes to mutation-report/ (report.md, <package>-survivors.diff, stats.json); survivors
+justified in mutation/survivors.toml (`[[survivor]]` tables: `mutant`, the full mutmut name, and
+`reason`, why it is equivalent or harmless) are marked as such. Exit status 1 if a package with a
+target (TARGETS) is below it.
+
+infra's mutants run in mutmut's fork server, not fork mode: see mutation/jsii_fork.py.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ COPIED = (
     "handler",
     "infra",
     "localurl",
+    "mutation",
     "tests",
     "training",
 )
@@ -73,6 +77,13 @@ class Package:
     # "forkserver": from a clean process instead, for state that must not be shared, like the
     # jsii kernel (one Node process behind pipes) that aws_cdk starts on import.
     isolation: str = "fork"
+    # With "forkserver": modules the server imports once before forking (mutmut's "import"
+    # warmup). Empty: mutmut's default warmup (collect).
+    preload: tuple[str, ...] = ()
+    pytest_args: tuple[str, ...] = ()
+    # mutmut's timeout_constant (s), added to a mutant's estimated test time before its CPU and
+    # wall limits are multiplied: the estimate leaves out imports and a session's first synth.
+    timeout_constant: float = 1.0
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -104,6 +115,10 @@ PACKAGES = {
         source="infra",
         tests=(
             "tests/contract/test_config.py",
+            # In-process only: its `cdk synth` CLI cases reach infra/ through a subprocess.
+            "tests/contract/test_config_invalid.py::test_every_key_has_invalid_values_when_listed",
+            "tests/contract/test_config_invalid.py::"
+            "test_invalid_value_is_a_config_error_naming_the_key_when_given",
             "tests/contract/test_stack_function.py",
             "tests/contract/test_stack_iam.py",
             "tests/contract/test_stack_names.py",
@@ -111,6 +126,17 @@ PACKAGES = {
             "tests/contract/test_stack_url.py",
             "tests/contract/test_nag.py",
         ),
+        # Not "fork": mutmut's fork mode collects stats in its main process, so every mutant's
+        # fork would share that process's jsii kernel (one Node process behind pipes); two
+        # children at once interleave their messages and die in ~0.2 s, a false kill (the first
+        # run: 492 of 497 "killed" in 2.9 min). The fork server imports aws_cdk once, and each
+        # forked pytest session gets a kernel process of its own (mutation/jsii_fork.py).
+        isolation="forkserver",
+        preload=("mutation.jsii_fork", "pytest", "hypothesis", "syrupy", "localurl.deploy"),
+        pytest_args=("-p", "mutation.jsii_fork"),
+        # At 1 s, config mutants whose tests reach a synth fixture hit the CPU limit on a busy
+        # machine (SIGXCPU, counted as killed although they survive).
+        timeout_constant=20.0,
         # The validation-plugin tests (test_nag.py) switch it on for themselves.
         env={"CDK_VALIDATION": "false"},
     ),
@@ -181,11 +207,23 @@ def prepare_workspace(package: Package) -> Path:
     config = {
         "source_paths": [package.source],
         "also_copy": also_copy,
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-o", f"pythonpath={package.pythonpath}"],
+        "pytest_add_cli_args": [
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            f"pythonpath={package.pythonpath}",
+            *package.pytest_args,
+        ],
         "pytest_add_cli_args_test_selection": list(package.tests),
         "process_isolation": package.isolation,
         "use_git_change_detection": False,
+        "timeout_constant": package.timeout_constant,
     }
+    if package.preload:
+        preload_file = workspace / "mutmut-preload.txt"
+        preload_file.write_text("\n".join(package.preload) + "\n")
+        config["forkserver_warmup"] = "import"
+        config["preload_modules_file"] = str(preload_file)
     with (workspace / "pyproject.toml").open("a") as toml:
         toml.write("\n[tool.mutmut]\n")
         for key, value in config.items():

@@ -195,3 +195,37 @@ def test_infra_reads_no_environment_variables_when_imported():
 def test_environment_read_detector_finds_os_environ_when_present():
     assert _environment_reads("import os\nx = os.environ.get('A')\ny = os.getenv('B')\n") == [2, 3]
     assert _environment_reads("from os import environ\n") == [1]
+
+
+def test_config_rejects_naming_the_first_bad_tag_when_cdk_json_values_are_not_text():
+    # cdk.json null or true would become the tag values "None" or "True"; the first one is named.
+    with pytest.raises(ConfigError) as raised:
+        _from({"tags": {"team": "ml", "owner": None, "live": True}})
+    assert str(raised.value) == "tags: the value of 'owner' must be a string or an integer"
+    with pytest.raises(ConfigError, match="the value of 'live' must be a string or an integer"):
+        _from({"tags": {"live": True}})
+
+
+def test_config_keeps_integer_tag_values_as_text_when_given_in_cdk_json():
+    assert _from({"tags": {"cost-center": 4711, "team": "ml"}}).tags == {
+        "cost-center": "4711",
+        "team": "ml",
+    }
+
+
+def test_config_skips_empty_tag_pairs_when_commas_repeat():
+    assert _from({"tags": "team=ml,, ,owner=ds,"}).tags == {"team": "ml", "owner": "ds"}
+
+
+def test_config_splits_a_tag_at_its_first_equals_sign_when_the_value_holds_one():
+    assert _from({"tags": "query=a=b,owner=ds"}).tags == {"query": "a=b", "owner": "ds"}
+
+
+@pytest.mark.parametrize(
+    ("key", "attr", "edges"),
+    [("memorySize", "memory_size", (128, 10240)), ("timeoutSeconds", "timeout_seconds", (1, 900))],
+)
+def test_config_accepts_both_lambda_limits_when_given_exactly(key, attr, edges):
+    # Lambda's own limits (128 MB..10 GB, 1..900 s) are valid settings, not off-by-one errors.
+    for edge in edges:
+        assert getattr(_from({key: str(edge)}), attr) == edge

@@ -109,6 +109,21 @@ def test_nag_passes_with_the_reason_on_record_when_the_finding_is_acknowledged(
     assert suppressed["acknowledgedAt"] == "InferenceStack/Careless"
 
 
+def test_acknowledgment_lands_on_the_nested_construct_when_the_path_has_parts(
+    synthesize_app, tmp_path
+):
+    # Validation off (no plugin): the acknowledgment is construct metadata before any report.
+    finding = KnownFinding(
+        path="Inference/ExecutionRole", rule_id="AwsSolutions-IAM5[x]", reason="test: nested"
+    )
+    synthesized = synthesize_app(
+        tmp_path, customize=lambda stack: acknowledge_known_findings(stack, findings=[finding])
+    )
+    role = synthesized.stack.inference.execution_role
+    acknowledged = [m.data for m in role.node.metadata if m.type == "aws:cdk:acknowledged-rules"]
+    assert acknowledged == [{"AwsSolutions::AwsSolutions-IAM5[x]": "test: nested"}]
+
+
 def test_acknowledging_fails_loudly_when_the_construct_path_is_gone(synth):
     stale = KnownFinding(path="Inference/NoSuchRole", rule_id="AwsSolutions-IAM5[x]", reason="r")
     with pytest.raises(LookupError, match="Inference/NoSuchRole"):
