@@ -114,7 +114,10 @@ def _walk(raw: bytes) -> int:
                 frame[1] = left - 1
             if frame[0]:
                 if raw[pos] == 76:  # "L", the int64 length xgboost writes: inlined for speed
-                    pos += 9 + int.from_bytes(raw[pos + 1 : pos + 9], "big", signed=True)
+                    length = int.from_bytes(raw[pos + 1 : pos + 9], "big", signed=True)
+                    if length < 0:  # a step backwards would walk the same bytes forever
+                        raise ModelFormatError(f"byte {pos + 1}: negative UBJSON length {length}")
+                    pos += 9 + length
                 else:
                     length, pos = _length(raw, pos)
                     pos += length
