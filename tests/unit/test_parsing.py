@@ -8,7 +8,7 @@ import json
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from ml_handler.errors import RequestError
 from ml_handler.parsing import check_content_type, decode_body, parse_json
@@ -193,6 +193,15 @@ def test_invalid_utf8_message_names_utf8(raw):
 @given(
     value=st.one_of(st.integers(-(2**64), 2**64), st.floats(allow_nan=False, allow_infinity=False))
 )
+@example(value=-(2**63) - 1)
+@example(value=2**64)
+@example(value=2**64 - 1)
 def test_number_parsed_to_its_value_when_within_double_range(value):
-    """A finite number within the double range parses to itself (floats: at double precision)."""
-    assert parse_json(json.dumps([value])) == [value]
+    """A finite number within the double range parses to itself at double precision (orjson
+    keeps an integer exact within int64/uint64 and reads a wider one as the nearest double)."""
+    (parsed,) = parse_json(json.dumps([value]))
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        assert parsed == value
+        assert type(parsed) is int
+    else:
+        assert parsed == float(value)
