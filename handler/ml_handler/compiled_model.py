@@ -12,14 +12,14 @@ from array import array
 
 import orjson
 
+from .batch import FloatRows
 from .model import ModelLoadError, schema_metadata
 
 TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
 if TYPE_CHECKING:
-    from .batch import FloatRows
     from .model import StrPath
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 _size_t = ctypes.c_size_t
 _void_p = ctypes.c_void_p
 
@@ -41,6 +41,33 @@ class CompiledModel:
         self._format = library.ml_format_json
         self._format.argtypes = (_void_p, _size_t, ctypes.c_char_p)
         self._format.restype = _size_t
+        self._parse = library.ml_parse_batch
+        self._parse.argtypes = (ctypes.c_char_p, _size_t, _void_p, _void_p, _size_t, _void_p)
+        self._parse.restype = _size_t
+        encoded = [name.encode("utf-8") for name in self.feature_names]
+        # Kept on the instance: the library reads these on every call.
+        self._names = (ctypes.c_char_p * self._width)(*encoded)
+        self._name_lengths = (_size_t * self._width)(*map(len, encoded))
+
+    def parse_batch(self, raw: str | bytes, *, max_rows: int) -> FloatRows | None:
+        """The body as float32 rows when it is a plain batch (request_parse.c says which), else
+        None: the full parser then decides, with its exact errors."""
+        if isinstance(raw, str):
+            if not raw.isascii():  # O(1) for a str; the library reads ASCII only
+                return None
+            raw = raw.encode("ascii")
+        width = self._width
+        # A row takes at least 2 bytes a value ("[0,0]," for two): a bound on the rows the body
+        # can hold, so the buffer is not sized by max_rows for a one-row request.
+        capacity = min(max_rows, len(raw) // (2 * width) + 1)
+        out = array("f", bytes(4 * width * capacity))
+        rows = self._parse(
+            raw, len(raw), self._names, self._name_lengths, capacity, out.buffer_info()[0]
+        )
+        if not rows:
+            return None
+        del out[rows * width :]
+        return FloatRows(out, rows=rows, width=width)
 
     def predict(self, matrix: FloatRows) -> array:
         """float32 predictions, one per row, as array('f')."""

@@ -35,6 +35,9 @@ class InferenceService:
         self._names = model.feature_names
         self._name_set = frozenset(model.feature_names)
         self._metadata = model.metadata(max_rows=max_rows)
+        # The compiled model reads a plain batch straight into float32 rows; the xgboost path has
+        # no such reader and always takes the full parser.
+        self._parse_batch = getattr(model, "parse_batch", None)
         self._logger = logger or RequestLogger()
 
     @classmethod
@@ -87,6 +90,10 @@ class InferenceService:
     def _parse(self, event: Mapping[str, Any]) -> FloatRows:
         check_content_type(event.get("headers") or {})
         raw = decode_body(event.get("body"), is_base64=bool(event.get("isBase64Encoded")))
+        if self._parse_batch is not None:
+            rows = self._parse_batch(raw, max_rows=self._max_rows)
+            if rows is not None:
+                return rows
         return to_matrix(
             parse_json(raw),
             feature_names=self._names,

@@ -1,5 +1,6 @@
 """C source for a Forest: one function per tree (nested ifs), a batch entry point that walks a
-block of rows through each tree in turn, and the runtime support (metadata, JSON formatting).
+block of rows through each tree in turn, and the runtime support (metadata, JSON formatting,
+the request fast path).
 
 Bit-exactness with xgboost's CPU predictor comes from doing what it does, in its order:
 out = base_margin (float32), then out += leaf for each tree in model order (float32 adds);
@@ -16,7 +17,10 @@ from importlib import resources
 from .float32 import c_literal
 from .forest import Forest, Node
 
-ABI_VERSION = 1
+# 2: ml_parse_batch, the request fast path.
+ABI_VERSION = 2
+# Runtime support appended to every generated library, in this order.
+RUNTIME_SOURCES = ("support.c", "request_parse.c")
 # Rows walked through one tree before the next: a tree's code and nodes stay in cache for the
 # block, and a block's rows (64 x 4 bytes x features) stay in L1 across trees.
 BLOCK_ROWS = 64
@@ -86,7 +90,7 @@ def generate_c(forest: Forest, *, model_sha256: str, xgboost_version: str) -> st
         "    }",
         "}",
         "",
-        resources.files(__package__).joinpath("support.c").read_text(),
+        *(resources.files(__package__).joinpath(name).read_text() for name in RUNTIME_SOURCES),
     ]
     return "\n".join(parts) + "\n"
 

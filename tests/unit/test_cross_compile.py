@@ -15,6 +15,7 @@ EXPORTS = {
     "ml_predict",
     "ml_json_capacity",
     "ml_format_json",
+    "ml_parse_batch",
 }
 EM_AARCH64 = 183
 
