@@ -300,6 +300,39 @@ def json_choice(quick: bool) -> list[tuple[str, float, float]]:
     return rows
 
 
+def reader_choice(quick: bool) -> list[tuple[int, float, float]]:
+    """The compiled library's request fast path (ml_parse_batch) against the full parser
+    (orjson.loads + batch.to_matrix), body text to float32 rows, records form, interleaved.
+    Returns (rows, fast path seconds, full parser seconds)."""
+    import orjson
+    from ml_handler.batch import to_matrix
+
+    model = load_model(compiled_library(), nthread=1)
+    names = model.feature_names
+    name_set = frozenset(names)
+    parse_batch = getattr(model, "parse_batch")  # noqa: B009 - the compiled model's alone
+    results: list[tuple[int, float, float]] = []
+    budget = 0.3 if quick else 1.5
+    for size in SIZES:
+        body = json.dumps(make_records(size))
+
+        def full(body: str = body, size: int = size) -> object:
+            return to_matrix(
+                orjson.loads(body), feature_names=names, feature_set=name_set, max_rows=size
+            )
+
+        calls: dict[str, Callable[[], object]] = {
+            "fast": partial(parse_batch, body, max_rows=size),
+            "full": full,
+        }
+        fast_rows, full_rows = calls["fast"](), calls["full"]()
+        assert fast_rows is not None, "the fast path deferred the benchmark's body"
+        assert fast_rows.values.tobytes() == full_rows.values.tobytes(), "the readers disagree"
+        timings = interleaved(calls, rounds_for(calls["full"], budget))
+        results.append((size, timings.median("fast"), timings.median("full")))
+    return results
+
+
 def image_deps_mb() -> tuple[float, str]:
     """du of the pip --target layer the Dockerfile builds, with the image's Python if present."""
     dockerfile = image_sim.parse_dockerfile((HANDLER_DIR / "Dockerfile").read_text())
@@ -402,6 +435,14 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"| {measurement} | {fmt_time(ours)} | {fmt_time(theirs)} | {theirs / ours:.2f} |"
             )
+        print()
+        print(
+            "| request to float32 rows (compiled model) | fast path (ml_parse_batch) "
+            "| full parser (orjson + batch.py) | full / fast |"
+        )
+        print("|---|---|---|---|")
+        for size, fast, full in reader_choice(args.quick):
+            print(f"| {size} rows | {fmt_time(fast)} | {fmt_time(full)} | {full / fast:.2f} |")
     print()
     print(
         f"Medians; {len(runs)} latency run(s), cells median (min-max) over runs; latency "

@@ -41,6 +41,9 @@ class CompiledModel:
         self._format = library.ml_format_json
         self._format.argtypes = (_void_p, _size_t, ctypes.c_char_p)
         self._format.restype = _size_t
+        self._capacity = library.ml_json_capacity
+        self._capacity.argtypes = (_size_t,)
+        self._capacity.restype = _size_t
         self._parse = library.ml_parse_batch
         self._parse.argtypes = (ctypes.c_char_p, _size_t, _void_p, _void_p, _size_t, _void_p)
         self._parse.restype = _size_t
@@ -85,7 +88,7 @@ class CompiledModel:
 
     def format_json(self, predictions: array) -> str:
         count = len(predictions)
-        text = ctypes.create_string_buffer(2 + 18 * count)
+        text = ctypes.create_string_buffer(self._capacity(count))
         length = self._format(predictions.buffer_info()[0], count, text)
         return ctypes.string_at(text, length).decode("ascii")
 
