@@ -4,6 +4,7 @@ print the kill rate per package and the surviving mutants.
     python -m mutation.run                      # every package
     python -m mutation.run handler infra        # some of them
     python -m mutation.run handler -- --max-children 1
+    python -m mutation.run infra --rerun-survivors   # after new tests: the survivors again
 
 Each package runs in its own workspace, .mutation/<package>/, a copy of the repository, because
 mutmut names a mutant after its file's path and matches it against the `__module__` the tests
@@ -188,10 +189,21 @@ class Result:
         return 100.0 * killed / self.tested if self.tested else 0.0
 
 
-def prepare_workspace(package: Package) -> Path:
+# mutmut's own state in a workspace: the mutants, their results (*.meta) and the test stats.
+MUTMUT_STATE = "mutants"
+
+
+def prepare_workspace(package: Package, *, keep_results: bool = False) -> Path:
+    """A fresh copy of the repository for the package; with keep_results, mutmut's state from
+    the last run stays (mutmut copies the refreshed sources and tests into it again)."""
     workspace = WORK / package.name
-    shutil.rmtree(workspace, ignore_errors=True)
-    workspace.mkdir(parents=True)
+    if keep_results and (workspace / MUTMUT_STATE).is_dir():
+        for entry in workspace.iterdir():
+            if entry.name != MUTMUT_STATE:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    else:
+        shutil.rmtree(workspace, ignore_errors=True)
+    workspace.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
@@ -234,8 +246,12 @@ def prepare_workspace(package: Package) -> Path:
     return workspace
 
 
-def run_package(package: Package, mutmut_args: list[str]) -> Result:
-    workspace = prepare_workspace(package)
+def run_package(
+    package: Package, mutmut_args: list[str], *, rerun_survivors: bool = False
+) -> Result:
+    """Run mutmut on the package; rerun_survivors: only the last run's survivors, again (after
+    new tests), keeping every other result."""
+    workspace = WORK / package.name
     env = {
         **os.environ,
         **package.env,
@@ -248,9 +264,33 @@ def run_package(package: Package, mutmut_args: list[str]) -> Result:
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     mutmut = [sys.executable, "-m", "mutmut"]
+    names: list[str] = []
+    if rerun_survivors:
+        if not (workspace / MUTMUT_STATE).is_dir():
+            raise SystemExit(f"{package.name}: no earlier run in {workspace} to rerun survivors of")
+        names = [e.split(" ", 1)[0] for e in _results(mutmut, workspace, env)[1]]
+    workspace = prepare_workspace(package, keep_results=rerun_survivors)
     started = time.monotonic()
-    subprocess.run([*mutmut, "run", *mutmut_args], cwd=workspace, env=env, check=True)
+    if names or not rerun_survivors:
+        subprocess.run([*mutmut, "run", *mutmut_args, *names], cwd=workspace, env=env, check=True)
     seconds = time.monotonic() - started
+    counts, survivors = _results(mutmut, workspace, env)
+    diffs = []
+    for entry in survivors:
+        name = entry.split(" ", 1)[0]
+        shown = subprocess.run(
+            [*mutmut, "show", name], cwd=workspace, env=env, capture_output=True, text=True
+        )
+        diffs.append(shown.stdout)
+    out = REPORT / f"{package.name}-survivors.diff"
+    out.write_text("\n".join(diffs))
+    return Result(package=package.name, counts=counts, survivors=survivors, seconds=seconds)
+
+
+def _results(
+    mutmut: list[str], workspace: Path, env: dict[str, str]
+) -> tuple[dict[str, int], list[str]]:
+    """Counts by status, and the survivors ("name (status)"), from mutmut's results."""
     listing = subprocess.run(
         [*mutmut, "results", "--all", "true"],
         cwd=workspace,
@@ -269,16 +309,7 @@ def run_package(package: Package, mutmut_args: list[str]) -> Result:
         counts[status] = counts.get(status, 0) + 1
         if status in ("survived", "no tests"):
             survivors.append(f"{name} ({status})")
-    diffs = []
-    for entry in survivors:
-        name = entry.split(" ", 1)[0]
-        shown = subprocess.run(
-            [*mutmut, "show", name], cwd=workspace, env=env, capture_output=True, text=True
-        )
-        diffs.append(shown.stdout)
-    out = REPORT / f"{package.name}-survivors.diff"
-    out.write_text("\n".join(diffs))
-    return Result(package=package.name, counts=counts, survivors=survivors, seconds=seconds)
+    return counts, survivors
 
 
 def justified() -> dict[str, str]:
@@ -324,9 +355,17 @@ def main(argv: list[str] | None = None) -> int:
         argv, mutmut_args = argv[:split], argv[split + 1 :]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("packages", nargs="*", choices=list(PACKAGES), default=list(PACKAGES))
+    parser.add_argument(
+        "--rerun-survivors",
+        action="store_true",
+        help="test only the last run's survivors again (after new tests), keeping other results",
+    )
     args = parser.parse_args(argv)
     REPORT.mkdir(exist_ok=True)
-    results = [run_package(PACKAGES[name], mutmut_args) for name in args.packages]
+    results = [
+        run_package(PACKAGES[name], mutmut_args, rerun_survivors=args.rerun_survivors)
+        for name in args.packages
+    ]
     text = report(results)
     (REPORT / "report.md").write_text(text)
     (REPORT / "stats.json").write_text(
