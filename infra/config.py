@@ -108,8 +108,10 @@ class StackConfig:
         if (alias := get("aliasName")) is not None:
             values["alias_name"] = _text("aliasName", alias)
         if (arch := get("architecture")) is not None:
+            # Outside the try: a ConfigError is a ValueError, and a non-string says so itself.
+            text = _text("architecture", arch)
             try:
-                values["architecture"] = Architecture(_text("architecture", arch))
+                values["architecture"] = Architecture(text)
             except ValueError:
                 raise ConfigError(f"architecture must be x86_64 or arm64, got {arch!r}") from None
         for key, attr in (

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import cast
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -16,9 +15,11 @@ from constructs import Construct
 
 from .config import Architecture
 
-_PLATFORMS = {
-    Architecture.X86_64: (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
-    Architecture.ARM64: (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
+# DockerImageFunction builds the image asset for the function's architecture (linux/amd64 or
+# linux/arm64): an image for the other one would fail at invoke with "exec format error".
+_ARCHITECTURES = {
+    Architecture.X86_64: lambda_.Architecture.X86_64,
+    Architecture.ARM64: lambda_.Architecture.ARM_64,
 }
 
 
@@ -39,7 +40,7 @@ class InferenceFunction(Construct):
         self, scope: Construct, construct_id: str, *, props: InferenceFunctionProps
     ) -> None:
         super().__init__(scope, construct_id)
-        architecture, platform = _PLATFORMS[props.architecture]
+        architecture = _ARCHITECTURES[props.architecture]
 
         self.log_group = logs.LogGroup(
             self,
@@ -66,11 +67,7 @@ class InferenceFunction(Construct):
             "Function",
             function_name=props.function_name,
             description="XGBoost wine-quality inference behind an IAM-authenticated Function URL",
-            # The asset is built for the function's architecture: an image for the other one
-            # fails at invoke with "exec format error".
-            code=lambda_.DockerImageCode.from_image_asset(
-                str(props.handler_dir), platform=platform
-            ),
+            code=lambda_.DockerImageCode.from_image_asset(str(props.handler_dir)),
             architecture=architecture,
             memory_size=props.memory_size,
             timeout=Duration.seconds(props.timeout_seconds),

@@ -270,9 +270,12 @@ def run_package(
             raise SystemExit(f"{package.name}: no earlier run in {workspace} to rerun survivors of")
         names = [e.split(" ", 1)[0] for e in _results(mutmut, workspace, env)[1]]
     workspace = prepare_workspace(package, keep_results=rerun_survivors)
+    if names:
+        _forget_results(workspace, set(names))
     started = time.monotonic()
-    if names or not rerun_survivors:
-        subprocess.run([*mutmut, "run", *mutmut_args, *names], cwd=workspace, env=env, check=True)
+    # mutmut tests every mutant without a result: the forgotten survivors, and the mutants of
+    # functions that changed since (it drops those results itself); new tests get their stats.
+    subprocess.run([*mutmut, "run", *mutmut_args], cwd=workspace, env=env, check=True)
     seconds = time.monotonic() - started
     counts, survivors = _results(mutmut, workspace, env)
     diffs = []
@@ -285,6 +288,16 @@ def run_package(
     out = REPORT / f"{package.name}-survivors.diff"
     out.write_text("\n".join(diffs))
     return Result(package=package.name, counts=counts, survivors=survivors, seconds=seconds)
+
+
+def _forget_results(workspace: Path, names: set[str]) -> None:
+    """Drop these mutants' results from mutmut's per-file records, so the next run tests them."""
+    for meta in (workspace / MUTMUT_STATE).rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        results = data.get("exit_code_by_key", {})
+        if names & results.keys():
+            data["exit_code_by_key"] = {k: v for k, v in results.items() if k not in names}
+            meta.write_text(json.dumps(data))
 
 
 def _results(

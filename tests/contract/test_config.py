@@ -130,6 +130,58 @@ def test_config_rejects_with_a_clear_message_when_context_is_invalid(context, me
     assert message in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"stackName": "my_stack"},
+            "stackName 'my_stack' is not a valid stack name "
+            "(a letter, then up to 127 letters, digits or hyphens)",
+        ),
+        (
+            {"functionName": "ML XGBoost"},
+            "functionName 'ML XGBoost' is not a valid Lambda name "
+            "(1-64 letters, digits, hyphens or underscores)",
+        ),
+        (
+            {"aliasName": "1"},
+            "aliasName '1' is not a valid alias name "
+            "(1-128 letters, digits, hyphens or underscores, not only digits)",
+        ),
+        (
+            {"invokerPrincipals": "*"},
+            "invokerPrincipals: '*' is not an IAM role or user ARN "
+            "(arn:aws:iam::123456789012:role/NAME or :user/NAME)",
+        ),
+        (
+            {"tags": "__proto__=x"},
+            "tags: '__proto__' cannot be passed through the CDK as a tag key",
+        ),
+        ({"architecture": 64}, "architecture must be a string, got 64"),
+    ],
+)
+def test_config_message_reads_in_full_when_a_name_is_invalid(context, message):
+    # The whole line `cdk synth` prints: the rule in it is what the user fixes the value by.
+    with pytest.raises(ConfigError) as raised:
+        _from(context)
+    assert str(raised.value) == message
+
+
+def test_config_accepts_one_row_when_max_rows_is_its_lowest():
+    assert _from({"maxRows": "1"}).max_rows == 1
+    assert StackConfig(max_rows=1).max_rows == 1
+
+
+def test_config_skips_empty_principals_when_commas_repeat_or_trail():
+    role = "arn:aws:iam::111122223333:role/caller"
+    user = "arn:aws:iam::111122223333:user/ci"
+    assert _from({"invokerPrincipals": f",{role},, {user},"}).invoker_principal_arns == (
+        role,
+        user,
+    )
+    assert _from({"invokerPrincipals": ["", role, " "]}).invoker_principal_arns == (role,)
+
+
 def test_app_exits_with_one_line_naming_the_key_when_context_is_invalid(tmp_path):
     # What `cdk synth -c architecture=sparc` shows: the CLI hands context to app.py this way.
     completed = subprocess.run(

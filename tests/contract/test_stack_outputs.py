@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk.assertions import Match
+import aws_cdk as cdk
+from aws_cdk.assertions import Match, Template
+
+from infra.application import add_inference_stack
+from infra.config import StackConfig
 
 OUTPUT_NAMES = {"fnUrlRoleArn", "EndpointUrl", "Region", "FunctionName", "AliasName"}
 
@@ -55,3 +59,15 @@ def test_alias_name_output_is_the_alias_name_when_default(synth_template):
     (alias,) = synth_template.find_resources("AWS::Lambda::Alias").values()
     synth_template.has_output("AliasName", {"Value": alias["Properties"]["Name"]})
     synth_template.has_output("AliasName", {"Value": "Dev"})
+
+
+def test_stack_takes_the_cli_environment_when_one_is_given(tmp_path):
+    # GIVEN the account and region app.py reads from the CDK CLI (CDK_DEFAULT_ACCOUNT/REGION)
+    app = cdk.App(outdir=str(tmp_path))
+    env = cdk.Environment(account="111122223333", region="eu-west-1")
+    # WHEN the app composes the stack with it
+    stack = add_inference_stack(app, config=StackConfig(), env=env)
+    template = Template.from_stack(stack)
+    # THEN the stack is bound to them: the Region output is the region itself, not a Ref
+    assert (stack.account, stack.region) == ("111122223333", "eu-west-1")
+    template.has_output("Region", {"Value": "eu-west-1"})
