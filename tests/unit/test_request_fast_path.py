@@ -355,3 +355,13 @@ def test_service_uses_the_fast_path_when_the_model_has_one(plain_model, monkeypa
     assert plain["statusCode"] == 200
     deferred = json.loads(service.handle(function_url_event("POST", "[[1,2,3]]"), None)["body"])
     assert deferred["error"]["code"] == "full_parser_used"
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 8, 33])
+def test_fast_path_takes_the_most_compact_body_when_it_fits_max_rows(plain_model, rows):
+    # "[0,0,0,0]" rows with one-digit values: the fewest bytes a row can take, which the
+    # buffer's row bound (2 bytes a value) must still hold.
+    body = "[" + ",".join(["[0,0,0,0]"] * rows) + "]"
+    fast = plain_model.parse_batch(body, max_rows=MAX_ROWS)
+    assert fast is not None
+    assert fast.rows == rows
