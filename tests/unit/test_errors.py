@@ -216,3 +216,31 @@ def test_value_out_of_range_named_in_large_batch(small_service):
     batch[LARGE - 2][1] = 3.5e38
     error = error_of(send(small_service, post(batch)))
     assert (error["code"], error["row"], error["feature"]) == ("value_out_of_range", LARGE - 2, F1)
+
+
+@pytest.mark.parametrize(
+    "request_context",
+    [None, {}, {"http": {}}, {"http": None}, {"http": {"method": ""}}],
+    ids=["no-context", "empty-context", "no-method", "null-http", "empty-method"],
+)
+def test_method_not_allowed_names_none_when_the_event_has_no_method(small_service, request_context):
+    event = function_url_event("POST", "[[1,2,3,4,5]]")
+    if request_context is None:
+        del event["requestContext"]
+    else:
+        event["requestContext"] = request_context
+    response = small_service.handle(event, FakeContext())
+    if request_context == {"http": None}:
+        # Not a payload 2.0 event at all: the one place bugs turn into a 500.
+        assert response["statusCode"] == 500
+        return
+    assert response["statusCode"] == 405
+    message = json.loads(response["body"])["error"]["message"]
+    assert message == "method (none) is not allowed; use GET, POST"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+def test_responses_are_never_marked_base64_encoded(small_service, method):
+    body = "[[1,2,3,4,5]]" if method != "GET" else None
+    response = small_service.handle(function_url_event(method, body), FakeContext())
+    assert response["isBase64Encoded"] is False

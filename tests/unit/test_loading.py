@@ -184,3 +184,56 @@ def test_predict_gives_float32_array_equal_to_predict_json(model_file, reference
     np.testing.assert_array_equal(np.frombuffer(predictions, dtype=np.float32), expected)
     as_float32 = np.array(json.loads(model.predict_json(rows)), dtype=np.float32)
     np.testing.assert_array_equal(as_float32, np.frombuffer(predictions, dtype=np.float32))
+
+
+def test_service_from_config_runs_the_booster_with_the_configured_threads(small_model_paths):
+    config = HandlerConfig.from_env(
+        {"MODEL_PATH": str(small_model_paths["ubj"]), "BOOSTER_NTHREAD": "2"}
+    )
+    service = InferenceService.from_config(config)
+    booster = service._model.booster  # type: ignore[attr-defined]
+    assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "2"
+
+
+@pytest.mark.parametrize(("present", "expected"), [(True, "model.so"), (False, "model.ubj")])
+def test_default_model_path_is_the_library_when_the_folder_holds_one(tmp_path, present, expected):
+    from ml_handler.config import default_model_path
+
+    (tmp_path / "model.ubj").write_bytes(b"{}")
+    if present:
+        (tmp_path / "model.so").write_bytes(b"\x7fELF")
+    assert default_model_path(str(tmp_path)) == str(tmp_path / expected)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, (1, 10_000)),
+        ({"BOOSTER_NTHREAD": "", "MAX_ROWS": ""}, (1, 10_000)),
+        ({"BOOSTER_NTHREAD": "1", "MAX_ROWS": "1"}, (1, 1)),
+    ],
+)
+def test_handler_config_takes_one_as_the_lowest_count_when_read_from_env(env, expected):
+    config = HandlerConfig.from_env({"MODEL_PATH": "m.ubj", **env})
+    assert (config.nthread, config.max_rows) == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "XXXX", "1.5"])
+def test_handler_config_names_the_variable_when_a_count_is_not_positive(raw):
+    with pytest.raises(ValueError, match=f"MAX_ROWS must be a positive integer, got '{raw}'"):
+        HandlerConfig.from_env({"MODEL_PATH": "m.ubj", "MAX_ROWS": raw})
+
+
+def test_compiled_model_reads_formats_and_checks_rows_right_after_loading(small_library):
+    # Loaded in the test body: mutations of CompiledModel.__init__ meet this test (a
+    # session-scoped model is built during some other test).
+    model = load_model(small_library, nthread=1)
+    fast = model.parse_batch("[[1.5,null,-3.0,20.0,1],[0,0,0,0,0]]", max_rows=4)  # type: ignore[attr-defined]
+    assert fast is not None
+    assert (fast.rows, fast.width) == (2, len(FEATURES))
+    body = model.predict_json(fast)
+    assert body.startswith("[")
+    assert len(json.loads(body)) == 2
+    short = type(fast)(fast.values[:-1], rows=2, width=len(FEATURES))
+    with pytest.raises(ValueError, match=f"expected rows of {len(FEATURES)} values"):
+        model.predict(short)

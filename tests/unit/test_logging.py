@@ -113,3 +113,35 @@ def test_internal_error_returns_500_with_request_id_and_logs_traceback(
     assert "RuntimeError: booster exploded" in line["traceback"]
     for secret in SECRETS:
         assert secret not in out + err
+
+
+@pytest.mark.parametrize(("method", "body", "status"), REQUESTS.values(), ids=REQUESTS.keys())
+def test_log_line_carries_the_error_code_only_when_the_response_is_an_error(
+    small_service, capsys, method, body, status
+):
+    response = small_service.handle(secret_event(method, body), FakeContext("req-log-2"))
+    (line,) = log_lines(capsys.readouterr().out)
+    if status == 200:
+        assert "error_code" not in line
+    else:
+        assert line["error_code"] == json.loads(response["body"])["error"]["code"]
+
+
+def test_log_line_names_method_unknown_when_the_event_is_not_an_object(small_service, capsys):
+    response = small_service.handle(None, FakeContext("req-log-3"))
+    assert response["statusCode"] == 500
+    (line,) = log_lines(capsys.readouterr().out)
+    assert (line["method"], line["error_code"]) == ("UNKNOWN", "internal_error")
+
+
+def test_logger_writes_to_the_stream_it_was_given(capsys):
+    import io
+
+    from ml_handler.logs import RequestLogger
+
+    stream = io.StringIO()
+    RequestLogger(stream).request(
+        request_id="r-1", method="GET", rows=0, status=200, duration_ms=1.0, error_code=None
+    )
+    assert json.loads(stream.getvalue())["request_id"] == "r-1"
+    assert capsys.readouterr().out == ""
