@@ -116,6 +116,7 @@ def test_invalid_base64_when_body_flagged_but_not_base64(small_service, body):
     response = send(small_service, event)
     assert response["statusCode"] == 400
     assert error_of(response)["code"] == "invalid_base64"
+    assert error_of(response)["message"] == "body is not valid base64"
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", ""])

@@ -70,3 +70,56 @@ def test_model_load_error_names_file_when_bundled_model_truncated(
     with pytest.raises(ModelLoadError, match=r"truncated") as raised:
         load_model(path, nthread=1)
     assert str(path) in str(raised.value)
+
+
+# Hand-built UBJSON: {"a": <value>} around the part under test.
+def _object_with(value: bytes) -> bytes:
+    return b"{U\x01a" + value + b"}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"not a model", "the file starts with b'not a mo', not a JSON/UBJSON object"),
+        (b'{"learner": {"a": 1', "the JSON model is truncated: it does not end with '}'"),
+        # A key length of -1 as the int64 xgboost writes, at byte 2.
+        (b"{L" + (-1).to_bytes(8, "big", signed=True) + b"}", "byte 2: negative UBJSON length -1"),
+        # 255 items announced with 2 bytes left.
+        (
+            b"{#U\xffU\x01",
+            "byte 4: 255 items cannot fit in the rest of the file: "
+            "the UBJSON model is truncated or corrupt",
+        ),
+        # The 64th array inside the root object opens at byte 4 + 63.
+        (_object_with(b"[" * 70), "byte 67: containers nested deeper than 64"),
+    ],
+    ids=["empty", "not-an-object", "json-cut", "negative-key", "count", "depth"],
+)
+def test_structure_refused_with_the_exact_message_when_bytes_are_wrong(raw, message):
+    with pytest.raises(ModelFormatError) as raised:
+        check_model_bytes(raw)
+    assert str(raised.value) == message
+
+
+def test_structure_refused_when_a_typed_container_has_item_type_zero():
+    # Byte 0 is no UBJSON type: the items must not be read as if untyped.
+    with pytest.raises(ModelFormatError, match=r"unknown UBJSON type '\\x00'"):
+        check_model_bytes(_object_with(b"[$\x00#U\x01Z"))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{}",
+        b"{ }",
+        b'{\n  "learner": {"a": 1}\n}\n',  # pretty-printed JSON: whitespace after the brace
+        # Typed int64 array with a one-byte count, then one with 76 ("L") int8 items.
+        _object_with(b"[$L#U\x02" + bytes(16)),
+        _object_with(b"[$i#U\x4c" + bytes(76)),
+        _object_with(b"[$L#L" + (3).to_bytes(8, "big") + bytes(24)),
+    ],
+    ids=["empty-json", "spaced-json", "pretty-json", "int64-u-count", "76-items", "int64-l-count"],
+)
+def test_structure_accepted_when_a_valid_container_takes_an_unusual_form(raw):
+    check_model_bytes(raw)
