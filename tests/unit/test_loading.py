@@ -134,7 +134,11 @@ def test_model_load_error_when_library_abi_version_differs(tmp_path):
         load_model(path, nthread=1)
     message = str(raised.value)
     assert str(path) in message
-    assert "recompile" in message  # says how to fix it
+    # Says how to fix it, in full: the line a Lambda's init error shows.
+    assert message == (
+        f"{path} has ABI version {ABI_VERSION + 98}; this handler needs {ABI_VERSION}: "
+        "recompile it with the model_compiler of this handler"
+    )
 
 
 def test_model_load_error_when_library_and_metadata_disagree_on_feature_count(tmp_path):
