@@ -268,7 +268,14 @@ def run_package(
     if rerun_survivors:
         if not (workspace / MUTMUT_STATE).is_dir():
             raise SystemExit(f"{package.name}: no earlier run in {workspace} to rerun survivors of")
-        names = [e.split(" ", 1)[0] for e in _results(mutmut, workspace, env)[1]]
+        # Justified survivors keep their verdict (mutmut retests them anyway if their function
+        # changed): only the others can meet the new tests.
+        reasons = justified()
+        names = [
+            name
+            for name in (e.split(" ", 1)[0] for e in _results(mutmut, workspace, env)[1])
+            if name not in reasons
+        ]
     workspace = prepare_workspace(package, keep_results=rerun_survivors)
     if names:
         _forget_results(workspace, set(names))
