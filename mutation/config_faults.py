@@ -173,8 +173,8 @@ FAULTS: tuple[Fault, ...] = (
         "architecture",
         "function and image are x86_64",
         _FUNCTION,
-        "_PLATFORMS[props.architecture]",
-        "_PLATFORMS[Architecture.X86_64]",
+        "_ARCHITECTURES[props.architecture]",
+        "_ARCHITECTURES[Architecture.X86_64]",
     ),
     _infra(
         "architecture",
@@ -187,8 +187,10 @@ FAULTS: tuple[Fault, ...] = (
         "architecture",
         "image is linux/amd64 (function as configured)",
         _FUNCTION,
-        "platform=platform",
-        "platform=ecr_assets.Platform.LINUX_AMD64",
+        "from_image_asset(str(props.handler_dir))",
+        # CDK builds the asset for the function's architecture unless a platform is given.
+        'from_image_asset(str(props.handler_dir), platform=__import__("aws_cdk").aws_ecr_assets'
+        ".Platform.LINUX_AMD64)",
     ),
     _infra(
         "memorySize",

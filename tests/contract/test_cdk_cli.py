@@ -257,7 +257,7 @@ def test_image_asset_holds_only_what_the_image_needs_when_synthesized(cli_synth)
         "model/model.ubj",
         *(f"ml_handler/{p.name}" for p in (HANDLER / "ml_handler").glob("*.py")),
         *(f"model_compiler/{p.name}" for p in (HANDLER / "model_compiler").glob("*.py")),
-        "model_compiler/support.c",
+        *(f"model_compiler/{p.name}" for p in (HANDLER / "model_compiler").glob("*.c")),
     }
 
 
