@@ -303,7 +303,9 @@ def _forget_results(workspace: Path, names: set[str]) -> None:
         data = json.loads(meta.read_text())
         results = data.get("exit_code_by_key", {})
         if names & results.keys():
-            data["exit_code_by_key"] = {k: v for k, v in results.items() if k not in names}
+            # None, not a missing key: mutmut lists a file's mutants from these keys, and tests
+            # those whose result is None (a dropped key would drop the mutant from the run).
+            data["exit_code_by_key"] = {k: None if k in names else v for k, v in results.items()}
             meta.write_text(json.dumps(data))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -69,3 +70,17 @@ def test_survivors_file_names_each_mutant_once_with_a_reason():
         # A reason starts with its kind, then says why.
         assert entry["reason"].startswith(REASON_KINDS), entry
         assert len(entry["reason"]) >= 40, entry
+
+
+def test_forgotten_results_stay_listed_as_untested_when_survivors_are_rerun(tmp_path):
+    # GIVEN mutmut's record of one file: a killed mutant and a survivor
+    meta = tmp_path / run.MUTMUT_STATE / "infra" / "config.py.meta"
+    meta.parent.mkdir(parents=True)
+    killed, survivor = "infra.config.x__tags__mutmut_1", "infra.config.x__tags__mutmut_2"
+    meta.write_text(json.dumps({"exit_code_by_key": {killed: 1, survivor: 0}, "other": 7}))
+    # WHEN the survivor's result is forgotten
+    run._forget_results(tmp_path, {survivor})
+    # THEN it is still a mutant of the file (mutmut lists mutants from these keys), untested
+    data = json.loads(meta.read_text())
+    assert data["exit_code_by_key"] == {killed: 1, survivor: None}
+    assert data["other"] == 7
