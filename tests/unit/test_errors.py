@@ -245,3 +245,9 @@ def test_responses_are_never_marked_base64_encoded(small_service, method):
     body = "[[1,2,3,4,5]]" if method != "GET" else None
     response = small_service.handle(function_url_event(method, body), FakeContext())
     assert response["isBase64Encoded"] is False
+
+
+def test_empty_batch_message_reads_in_full(small_service):
+    response = send(small_service, function_url_event("POST", "[]"))
+    assert error_of(response)["code"] == "empty_batch"
+    assert error_of(response)["message"] == "the batch has no rows"

@@ -145,3 +145,33 @@ def test_logger_writes_to_the_stream_it_was_given(capsys):
     )
     assert json.loads(stream.getvalue())["request_id"] == "r-1"
     assert capsys.readouterr().out == ""
+
+
+def test_log_line_reads_in_full_when_a_request_is_answered(small_service, capsys, monkeypatch):
+    # GIVEN a clock that advances 12.3456 ms during the request
+    import ml_handler.service as service_module
+
+    ticks = iter([100.0, 100.0123456])
+    monkeypatch.setattr(service_module.time, "perf_counter", lambda: next(ticks))
+    small_service.handle(function_url_event("GET"), FakeContext("req-log-4"))
+    (line,) = log_lines(capsys.readouterr().out)
+    # THEN the line holds exactly these fields, the duration in ms rounded to the microsecond
+    assert line == {
+        "level": "INFO",
+        "message": "request",
+        "request_id": "req-log-4",
+        "method": "GET",
+        "rows": 0,
+        "status": 200,
+        "duration_ms": 12.346,
+    }
+
+
+def test_log_line_names_request_unknown_and_keeps_the_traceback_whole_when_nothing_identifies_it(
+    small_service, capsys
+):
+    small_service.handle({"requestContext": "not an object"}, None)
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["request_id"] == "unknown"
+    assert line["level"] == "ERROR"
+    assert line["traceback"].startswith("Traceback (most recent call last):\n  File ")

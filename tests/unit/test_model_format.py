@@ -85,10 +85,10 @@ def _object_with(value: bytes) -> bytes:
         (b'{"learner": {"a": 1', "the JSON model is truncated: it does not end with '}'"),
         # A key length of -1 as the int64 xgboost writes, at byte 2.
         (b"{L" + (-1).to_bytes(8, "big", signed=True) + b"}", "byte 2: negative UBJSON length -1"),
-        # 255 items announced with 2 bytes left.
+        # 5 items announced with 2 bytes left (fewer than the file's size: the bound is the rest).
         (
-            b"{#U\xffU\x01",
-            "byte 4: 255 items cannot fit in the rest of the file: "
+            b"{#U\x05U\x01",
+            "byte 4: 5 items cannot fit in the rest of the file: "
             "the UBJSON model is truncated or corrupt",
         ),
         # The 64th array inside the root object opens at byte 4 + 63.
