@@ -251,3 +251,12 @@ def test_empty_batch_message_reads_in_full(small_service):
     response = send(small_service, function_url_event("POST", "[]"))
     assert error_of(response)["code"] == "empty_batch"
     assert error_of(response)["message"] == "the batch has no rows"
+
+
+def test_not_a_list_message_reads_in_full(small_service):
+    response = send(small_service, function_url_event("POST", '{"rows": []}'))
+    assert error_of(response)["code"] == "not_a_list"
+    assert (
+        error_of(response)["message"]
+        == "body must be a JSON array of records (objects) or rows (arrays)"
+    )
