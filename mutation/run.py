@@ -298,7 +298,7 @@ def run_package(
 
 
 def _forget_results(workspace: Path, names: set[str]) -> None:
-    """Drop these mutants' results from mutmut's per-file records, so the next run tests them."""
+    """Mark these mutants untested in mutmut's per-file records, so the next run tests them."""
     for meta in (workspace / MUTMUT_STATE).rglob("*.meta"):
         data = json.loads(meta.read_text())
         results = data.get("exit_code_by_key", {})
