@@ -1,5 +1,5 @@
-"""Handler overhead against the inplace_predict floor and a pandas tutorial handler, cold start,
-and the size of the image's dependencies; prints one markdown table.
+"""The compiled handler against the inplace_predict floor and a pandas tutorial handler, cold
+start, and the size of the image's dependencies; prints one markdown table.
 
     cd /work/main && python -m bench.handler_bench [--quick]
 
@@ -25,17 +25,25 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import xgboost as xgb
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLER_DIR = ROOT / "handler"
 sys.path.insert(0, str(HANDLER_DIR))
 
+from ml_handler.compiled_model import load_compiled  # noqa: E402
 from ml_handler.config import BUNDLED_MODEL  # noqa: E402
-from ml_handler.model import load_model  # noqa: E402
 from ml_handler.service import InferenceService  # noqa: E402
 
-from localurl.image_stages import build_stage, parse_stages  # noqa: E402
-from tests.unit import image_sim  # noqa: E402
+from localurl.image import (  # noqa: E402
+    Image,
+    build_image,
+    build_stage,
+    context_files,
+    find_python,
+    python_version,
+    read_dockerfile,
+)
 
 SIZES = (1, 2, 100, 1000, 10000)
 # handler / floor, per batch size; 100 rows has no target of its own.
@@ -44,7 +52,7 @@ LATENCY_TARGETS = {1000: 1.5, 10000: 1.7}
 ABSOLUTE_TARGETS_S = {1: 50e-6}
 COLD_START_TARGET_S = 0.060
 IMAGE_MB_TARGET = 10.0
-SAMPLES = json.loads((ROOT / "tests" / "fixtures" / "samples.json").read_text())
+SAMPLES = json.loads((ROOT / "data" / "samples.json").read_text())
 
 
 class PandasHandler:
@@ -132,32 +140,31 @@ def rounds_for(call: Callable[[], object], budget_s: float) -> int:
 class Latency:
     rows: int
     floor: float
-    handler: float  # the xgboost path (MODEL_PATH=model.ubj)
     compiled: float  # the image's path: the builder stage's model.so through ctypes
     # The same, called back to back: a warm execution environment's caches, as consecutive
-    # requests find them (interleaving with xgboost evicts the library's 400 trees from cache).
+    # requests find them (interleaving with the floor evicts the library's trees from cache).
     compiled_alone: float
     pandas: float
     pandas_floor: float
 
 
 def compiled_library() -> Path:
-    """The image's model.so, from the builder stage the simulated image replays (cached)."""
-    *builders, _final = parse_stages((HANDLER_DIR / "Dockerfile").read_text())
-    sent = image_sim.context_files(HANDLER_DIR)
-    (builder,) = builders
-    stage = build_stage(builder, context=HANDLER_DIR, sent=sent, cache_dir=image_sim.CACHE_DIR)
+    """The image's model.so, from the builder stage every image replay shares (cached)."""
+    (builder,) = read_dockerfile(HANDLER_DIR).builders
+    stage = build_stage(builder, context=HANDLER_DIR, sent=context_files(HANDLER_DIR))
     return stage / "build" / "model.so"
 
 
+def image_for(python: str, scratch: str) -> Image:
+    return build_image(HANDLER_DIR, Path(scratch) / "task", python=python)
+
+
 def latency(quick: bool) -> list[Latency]:
-    model = load_model(BUNDLED_MODEL, nthread=1)
-    service = InferenceService(model=model, max_rows=max(SIZES))
-    compiled = InferenceService(
-        model=load_model(compiled_library(), nthread=1), max_rows=max(SIZES)
-    )
+    booster = xgb.Booster(model_file=BUNDLED_MODEL)
+    booster.set_param({"nthread": 1})
+    compiled = InferenceService(model=load_compiled(compiled_library()), max_rows=max(SIZES))
     baseline = PandasHandler(BUNDLED_MODEL)
-    names = model.feature_names
+    names = booster.feature_names or []
     results: list[Latency] = []
     budget = 0.4 if quick else 2.0
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
@@ -165,23 +172,21 @@ def latency(quick: bool) -> list[Latency]:
             records = make_records(rows)
             matrix = np.array([[r[n] for n in names] for r in records], dtype=np.float32)
             event = event_for(json.dumps(records))
-            floor = model.booster.inplace_predict
-            ours = service.handle(event, None)
+            floor = booster.inplace_predict
+            ours = compiled.handle(event, None)
             theirs = baseline(event, None)
             # The handler must answer what the floor computes, or the timing means nothing.
             expected = floor(matrix, validate_features=False)
             assert np.array_equal(np.array(json.loads(ours["body"]), dtype=np.float32), expected)
-            assert compiled.handle(event, None)["body"] == ours["body"]
             assert np.allclose(json.loads(theirs["body"]), expected, rtol=1e-6)
             floor_call = partial(floor, matrix, validate_features=False)
-            ours_call = partial(service.handle, event, None)
             compiled_call = partial(compiled.handle, event, None)
             pandas_call = partial(baseline, event, None)
             # Two interleaved pairings, each ratio against the floor timed beside it: pandas
             # thrashes the caches, and must not slow the floor that our ratio divides by.
             ours_pair = interleaved(
-                {"floor": floor_call, "handler": ours_call, "compiled": compiled_call},
-                rounds_for(ours_call, budget),
+                {"floor": floor_call, "compiled": compiled_call},
+                rounds_for(compiled_call, budget),
             )
             pandas_pair = interleaved(
                 {"floor": floor_call, "pandas": pandas_call}, rounds_for(pandas_call, budget / 2)
@@ -190,7 +195,6 @@ def latency(quick: bool) -> list[Latency]:
                 Latency(
                     rows=rows,
                     floor=ours_pair.median("floor"),
-                    handler=ours_pair.median("handler"),
                     compiled=ours_pair.median("compiled"),
                     compiled_alone=interleaved(
                         {"compiled": compiled_call}, rounds_for(compiled_call, budget / 2)
@@ -211,29 +215,28 @@ PANDAS_COLD = (
 )
 
 
-def cold_start(quick: bool) -> dict[str, float]:
-    """Fresh processes to a loaded model: the image's (the simulated image's task root, the
-    image's Python 3.12, python -I -S: only what the image holds, compiled model.so), today's
-    xgboost handler (MODEL_PATH=model.ubj) and the tutorial's, both in this environment."""
-    python = image_sim.find_python((3, 12))
+def image_python() -> str:
+    version = read_dockerfile(HANDLER_DIR).python_version
+    python = find_python(version) if version else None
     if python is None:
-        raise SystemExit("cold start needs Python 3.12 (pyenv) for the image's task root")
+        raise SystemExit(f"this measurement needs the image's Python {version} (pyenv)")
+    return python
+
+
+def cold_start(quick: bool) -> dict[str, float]:
+    """Fresh processes to a loaded model: the image's (the image replayed into a task root for
+    the image's Python, python -I -S: only what the image holds, compiled model.so) and the
+    tutorial's (in this environment)."""
+    python = image_python()
     with tempfile.TemporaryDirectory() as scratch:
-        image = image_sim.build_image(HANDLER_DIR, Path(scratch) / "task", python)
+        image = image_for(python, scratch)
         bootstrap = f"import sys; sys.path.insert(0, {str(image.task_root)!r}); {OURS_COLD}"
-        xgb_boot = f"import sys; sys.path.insert(0, {str(HANDLER_DIR)!r}); {OURS_COLD}"
         commands = {
             "python": ([python, "-I", "-S", "-B", "-c", "pass"], image.task_root),
             "compiled": ([python, "-I", "-S", "-B", "-c", bootstrap], image.task_root),
-            "xgboost": ([sys.executable, "-B", "-c", xgb_boot], ROOT),
             "pandas": ([sys.executable, "-c", PANDAS_COLD.format(path=str(BUNDLED_MODEL))], ROOT),
         }
-        envs = {
-            "python": image_sim.runtime_env(image),
-            "compiled": image_sim.runtime_env(image),
-            "xgboost": {**os.environ, "MODEL_PATH": str(BUNDLED_MODEL), "BOOSTER_NTHREAD": "1"},
-            "pandas": None,
-        }
+        envs = {"python": image.process_env(), "compiled": image.process_env(), "pandas": None}
         runs: dict[str, list[float]] = {name: [] for name in commands}
         repetitions = 3 if quick else 9
         for index in range(repetitions + 1):
@@ -257,12 +260,10 @@ def json_choice(quick: bool) -> list[tuple[str, float, float]]:
     Returns (measurement, orjson seconds, json seconds)."""
     import orjson
 
-    python = image_sim.find_python((3, 12))
-    if python is None:
-        raise SystemExit("the JSON comparison needs Python 3.12 (pyenv) for the image's task root")
+    python = image_python()
     rows: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory() as scratch:
-        image = image_sim.build_image(HANDLER_DIR, Path(scratch) / "task", python)
+        image = image_for(python, scratch)
         # What the handler imports anyway (ctypes, array, struct...) first: the marginal cost.
         base = f"import sys; sys.path.insert(0, {str(image.task_root)!r}); import ctypes, array"
         commands = {
@@ -307,7 +308,7 @@ def reader_choice(quick: bool) -> list[tuple[int, float, float]]:
     import orjson
     from ml_handler.batch import to_matrix
 
-    model = load_model(compiled_library(), nthread=1)
+    model = load_compiled(compiled_library())
     names = model.feature_names
     name_set = frozenset(names)
     parse_batch = getattr(model, "parse_batch")  # noqa: B009 - the compiled model's alone
@@ -334,14 +335,13 @@ def reader_choice(quick: bool) -> list[tuple[int, float, float]]:
 
 
 def image_deps_mb() -> tuple[float, str]:
-    """du of the pip --target layer the Dockerfile builds, with the image's Python if present."""
-    dockerfile = image_sim.parse_dockerfile((HANDLER_DIR / "Dockerfile").read_text())
-    version = dockerfile.python_version
-    python = (image_sim.find_python(version) if version else None) or sys.executable
+    """du of the pip --target layer the Dockerfile builds (allocated blocks, MiB), for the
+    image's Python."""
+    python = image_python()
     with tempfile.TemporaryDirectory() as scratch:
-        image = image_sim.build_image(HANDLER_DIR, Path(scratch) / "task", python)
-        (layer,) = image.layers
-        return image_sim.directory_size_mb(layer), image_sim.python_version_of(python)
+        (layer,) = image_for(python, scratch).layers
+    size = sum(entry.lstat().st_blocks * 512 for entry in layer.rglob("*")) / 2**20
+    return size, python_version(python)
 
 
 def span(middle: float, values: list[float], show: Callable[[float], str]) -> str:
@@ -378,9 +378,9 @@ def main(argv: list[str] | None = None) -> None:
     runs = [latency(args.quick) for _ in range(max(1, args.repeats))]
     print(
         "| measurement | floor | compiled | compiled / floor | target | result "
-        "| xgboost handler | xgboost / floor | pandas | pandas / floor |"
+        "| pandas | pandas / floor |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for position, row in enumerate(runs[0]):
         repeats = [run[position] for run in runs]
         ratios = [r.compiled / r.floor for r in repeats]
@@ -393,8 +393,6 @@ def main(argv: list[str] | None = None) -> None:
             f"| {fmt_time(statistics.median(r.floor for r in repeats))} "
             f"| {span(compiled, [r.compiled for r in repeats], fmt_time)} "
             f"| {span(ratio, ratios, '{:.3f}'.format)} | {goal} | {result} "
-            f"| {fmt_time(statistics.median(r.handler for r in repeats))} "
-            f"| {span_of([r.handler / r.floor for r in repeats])} "
             f"| {fmt_time(statistics.median(r.pandas for r in repeats))} "
             f"| {span_of([r.pandas / r.pandas_floor for r in repeats], '{:.2f}')} |"
         )
@@ -406,27 +404,25 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"| latency, {row.rows} row{'s' if row.rows > 1 else ''}, back to back | — "
                 f"| {span(middle, alone, fmt_time)} | — | ≤ {fmt_time(absolute)} "
-                f"| {verdict(middle, absolute)} | — | — | — | — |"
+                f"| {verdict(middle, absolute)} | — | — |"
             )
     if not args.latency_only:
         cold = cold_start(args.quick)
         spans = {
             name: f"{fmt_time(cold[name])} ({fmt_time(cold[name + '_min'])}-"
             f"{fmt_time(cold[name + '_max'])})"
-            for name in ("python", "compiled", "xgboost", "pandas")
+            for name in ("python", "compiled", "pandas")
         }
         print(
-            f"| cold start (fresh process, import + load) | {spans['python']} "
-            f"| {spans['compiled']} "
-            f"| {cold['xgboost'] / cold['compiled']:.1f}x below xgboost "
-            f"| ≤ {fmt_time(COLD_START_TARGET_S)} "
-            f"| {verdict(cold['compiled'], COLD_START_TARGET_S)} | {spans['xgboost']} | — "
-            f"| {spans['pandas']} | — |"
+            f"| cold start (fresh process, import + load; floor: bare python) "
+            f"| {spans['python']} | {spans['compiled']} "
+            f"| {cold['compiled'] / cold['python']:.2f} | ≤ {fmt_time(COLD_START_TARGET_S)} "
+            f"| {verdict(cold['compiled'], COLD_START_TARGET_S)} | {spans['pandas']} | — |"
         )
         size_mb, image_python = image_deps_mb()
         print(
             f"| image deps (pip --target, Python {image_python}) | — | {size_mb:.1f} MB | — "
-            f"| ≤ {IMAGE_MB_TARGET:.0f} MB | {verdict(size_mb, IMAGE_MB_TARGET)} | — | — | — | — |"
+            f"| ≤ {IMAGE_MB_TARGET:.0f} MB | {verdict(size_mb, IMAGE_MB_TARGET)} | — | — |"
         )
         print()
         print("| JSON parser for the image | orjson | json (stdlib) | json / orjson |")
@@ -447,12 +443,12 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"Medians; {len(runs)} latency run(s), cells median (min-max) over runs; latency "
         f"interleaved per round (floor = Booster.inplace_predict on a prebuilt "
-        f"float32 array, nthread=1; compiled / xgboost handler = InferenceService.handle on "
-        f"model.so / model.ubj, records body, JSON in and out, log line to /dev/null, "
-        f"interleaved with the floor; pandas = DataFrame + XGBRegressor(n_jobs=1).predict, "
-        f"against its own interleaved floor); cold start median (min-max) over repeats: compiled "
-        f"in the image's task root with Python 3.12 (its floor: `python -I -S -B -c pass`), "
-        f"xgboost/pandas with {sys.version.split()[0]}; JSON import: a fresh image process "
+        f"float32 array, nthread=1; compiled = InferenceService.handle on the image's model.so, "
+        f"records body, JSON in and out, log line to /dev/null, interleaved with the floor; "
+        f"pandas = DataFrame + XGBRegressor(n_jobs=1).predict, against its own interleaved "
+        f"floor); cold start median (min-max) over repeats: compiled in the image's task root "
+        f"with the image's Python (its floor: `python -I -S -B -c pass`), pandas with "
+        f"{sys.version.split()[0]}; JSON import: a fresh image process "
         f"importing it, less one that does not."
     )
 

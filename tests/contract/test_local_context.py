@@ -60,6 +60,9 @@ def probed(
     context = tmp_path_factory.mktemp("probe") / "asset"
     shutil.copytree(synthesized.image_asset_dir, context)
     (context / f"{PROBE_MODULE}.py").write_text(PROBE_CODE)
+    # Sent to the build, as Docker would send it: the staged .dockerignore keeps a list.
+    with (context / ".dockerignore").open("a") as ignore:
+        ignore.write(f"\n!{PROBE_MODULE}.py\n")
     dockerfile = context / "Dockerfile"
     original = dockerfile.read_text()
     real_cmd = '"ml_handler.app.lambda_handler"'

@@ -108,8 +108,8 @@ def reference(deployed: DeployedStack, bundled_model_path: Path) -> InferenceSer
 
 
 @pytest.fixture(scope="module")
-def samples_body(fixtures_dir: Path) -> bytes:
-    return (fixtures_dir / "samples.json").read_bytes()
+def samples_body(samples_path: Path) -> bytes:
+    return samples_path.read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,9 @@ import pytest
 from ml_handler.config import HandlerConfig
 from ml_handler.service import InferenceService
 
-from tests.unit import image_runtime, image_sim
+from localurl import image as image_model
+from localurl.image import Dockerfile, Image, ImageBuildError, build_image, read_dockerfile
+from tests.unit import image_runtime
 from tests.unit.events import FakeContext, function_url_event, post
 
 MIN_PYTHON = (3, 12)
@@ -26,14 +28,14 @@ FORBIDDEN = {"xgboost", "pandas", "scikit-learn", "sklearn"}
 
 
 @pytest.fixture(scope="session")
-def dockerfile(handler_dir: Path) -> image_sim.Dockerfile:
-    return image_sim.parse_dockerfile((handler_dir / "Dockerfile").read_text())
+def dockerfile(handler_dir: Path) -> Dockerfile:
+    return read_dockerfile(handler_dir)
 
 
 @pytest.fixture(scope="session")
-def image_python(dockerfile: image_sim.Dockerfile) -> str:
+def image_python(dockerfile: Dockerfile) -> str:
     version = dockerfile.python_version
-    found = image_sim.find_python(version) if version else None
+    found = image_model.find_python(version) if version else None
     if found:
         return found
     # Said out loud, in the warnings summary: the run is weaker than it looks, not skipped.
@@ -47,10 +49,8 @@ def image_python(dockerfile: image_sim.Dockerfile) -> str:
 
 
 @pytest.fixture(scope="session")
-def image(handler_dir, image_python, tmp_path_factory) -> image_sim.SimulatedImage:
-    return image_sim.build_image(
-        handler_dir, tmp_path_factory.mktemp("image") / "task", image_python
-    )
+def image(handler_dir, image_python, tmp_path_factory) -> Image:
+    return build_image(handler_dir, tmp_path_factory.mktemp("image") / "task", python=image_python)
 
 
 @pytest.fixture(scope="session")
@@ -74,14 +74,13 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_dockerfile_base_is_lambda_python_at_least_312(dockerfile):
-    assert image_sim.LAMBDA_BASE_IMAGE.match(dockerfile.base_image), dockerfile.base_image
+    assert image_model.LAMBDA_PYTHON_BASE.match(dockerfile.base_image), dockerfile.base_image
     assert dockerfile.python_version is not None
     assert dockerfile.python_version >= MIN_PYTHON
 
 
 def test_dockerfile_cmd_names_lambda_handler_function(dockerfile):
-    (handler,) = dockerfile.cmd
-    assert handler == "ml_handler.app.lambda_handler"
+    assert dockerfile.handler == "ml_handler.app.lambda_handler"
 
 
 def test_requirements_pin_every_dependency_exactly_without_heavy_packages(handler_dir):
@@ -163,7 +162,7 @@ def test_simulated_image_answers_like_in_process_handler(image, dockerfile, in_p
         post([[sample[name] for name in names] for sample in samples]),
         function_url_event("GET"),
     ]
-    run = image_sim.invoke(image, events)
+    run = image_runtime.invoke(image, events)
     assert run.returncode == 0, run.stderr + run.stdout
     assert run.init_error is None
     assert run.errors == [None, None, None]
@@ -192,7 +191,7 @@ def test_simulated_image_answers_like_in_process_handler(image, dockerfile, in_p
 def test_simulated_image_imports_nothing_from_outside_task_root(image, samples):
     """Only the task root, the standard library and the base image's runtime directory (the
     runtime client) are loaded from; the handler's packages all come from the task root."""
-    run = image_sim.invoke(image, [post(samples)])
+    run = image_runtime.invoke(image, [post(samples)])
     assert run.returncode == 0, run.stderr + run.stdout
     outside = {
         name: path
@@ -227,7 +226,7 @@ def test_handler_init_imports_nothing_a_cold_start_can_skip(image):
     run = subprocess.run(
         [image.python, "-I", "-S", "-B", "-c", script],
         cwd=image.task_root,
-        env=image_sim.runtime_env(image),
+        env=image.process_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -244,8 +243,8 @@ def test_handler_init_imports_nothing_a_cold_start_can_skip(image):
 def test_simulated_image_fails_when_dependency_dropped(handler_dir, image_python, tmp_path):
     context = copy_context(handler_dir, tmp_path / "context")
     edit(context / "requirements.txt", "orjson==", "# dropped: orjson==")
-    image = image_sim.build_image(context, tmp_path / "task", image_python)
-    run = image_sim.invoke(image, [post([{}])])
+    image = build_image(context, tmp_path / "task", python=image_python)
+    run = image_runtime.invoke(image, [post([{}])])
     assert run.returncode != 0
     assert run.init_error is not None
     assert "orjson" in run.init_error
@@ -258,8 +257,8 @@ def test_simulated_image_fails_when_cmd_names_wrong_module(handler_dir, image_py
         '"ml_handler.app.lambda_handler"',
         '"ml_handler.main.lambda_handler"',
     )
-    image = image_sim.build_image(context, tmp_path / "task", image_python)
-    run = image_sim.invoke(image, [function_url_event("GET")])
+    image = build_image(context, tmp_path / "task", python=image_python)
+    run = image_runtime.invoke(image, [function_url_event("GET")])
     assert run.returncode != 0
     assert run.init_error is not None
     # What the runtime client reports in the image (to /runtime/init/error).
@@ -270,9 +269,9 @@ def test_simulated_image_fails_when_cmd_names_wrong_module(handler_dir, image_py
 def test_simulated_image_fails_when_model_not_copied(handler_dir, image_python, tmp_path):
     context = copy_context(handler_dir, tmp_path / "context")
     edit(context / "Dockerfile", "COPY --from=builder", "# COPY --from=builder")
-    image = image_sim.build_image(context, tmp_path / "task", image_python)
+    image = build_image(context, tmp_path / "task", python=image_python)
     assert not (image.task_root / "model").exists()
-    run = image_sim.invoke(image, [function_url_event("GET")])
+    run = image_runtime.invoke(image, [function_url_event("GET")])
     assert run.returncode != 0
     assert run.init_error is not None
     assert "ModelLoadError" in run.init_error
@@ -281,29 +280,29 @@ def test_simulated_image_fails_when_model_not_copied(handler_dir, image_python, 
 def test_build_fails_when_builder_stage_lacks_the_model(handler_dir, image_python, tmp_path):
     context = copy_context(handler_dir, tmp_path / "context")
     edit(context / "Dockerfile", "COPY model/model.ubj", "# COPY model/model.ubj")
-    with pytest.raises(image_sim.ImageBuildError, match=r"model_compiler.*model/model\.ubj"):
-        image_sim.build_image(context, tmp_path / "task", image_python)
+    with pytest.raises(ImageBuildError, match=r"model_compiler.*model/model\.ubj"):
+        build_image(context, tmp_path / "task", python=image_python)
 
 
 def test_build_refuses_builder_steps_it_cannot_replay(handler_dir, image_python, tmp_path):
     context = copy_context(handler_dir, tmp_path / "context")
     edit(context / "Dockerfile", "dnf install -y gcc", "dnf install -y gcc cmake")
-    with pytest.raises(image_sim.ImageBuildError, match="cmake"):
-        image_sim.build_image(context, tmp_path / "task", image_python)
+    with pytest.raises(ImageBuildError, match="cmake"):
+        build_image(context, tmp_path / "task", python=image_python)
 
 
 def test_build_refuses_builder_pins_the_local_generator_lacks(handler_dir, image_python, tmp_path):
     context = copy_context(handler_dir, tmp_path / "context")
     edit(context / "requirements-build.txt", "xgboost-cpu==3.2.0", "xgboost-cpu==3.1.0")
-    with pytest.raises(image_sim.ImageBuildError, match=r"xgboost-cpu==3\.1\.0"):
-        image_sim.build_image(context, tmp_path / "task", image_python)
+    with pytest.raises(ImageBuildError, match=r"xgboost-cpu==3\.1\.0"):
+        build_image(context, tmp_path / "task", python=image_python)
 
 
 def test_build_fails_when_dockerignore_hides_copied_file(handler_dir, image_python, tmp_path):
     context = copy_context(handler_dir, tmp_path / "context")
     edit(context / ".dockerignore", "!model/model.ubj", "")
-    with pytest.raises(image_sim.ImageBuildError, match=r"model/model\.ubj"):
-        image_sim.build_image(context, tmp_path / "task", image_python)
+    with pytest.raises(ImageBuildError, match=r"model/model\.ubj"):
+        build_image(context, tmp_path / "task", python=image_python)
 
 
 def test_dockerignore_excludes_files_inside_copied_folder(handler_dir, image_python, tmp_path):
@@ -313,7 +312,7 @@ def test_dockerignore_excludes_files_inside_copied_folder(handler_dir, image_pyt
     (context / "ml_handler" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"stale")
     (context / "ml_handler" / "sub").mkdir()
     (context / "ml_handler" / "sub" / "deep.py").write_text("")
-    image = image_sim.build_image(context, tmp_path / "task", image_python)
+    image = build_image(context, tmp_path / "task", python=image_python)
     copied = {Path(path).name for path in image.copied if path.startswith("ml_handler/")}
     assert copied == {path.name for path in (handler_dir / "ml_handler").glob("*.py")}
     assert not (image.task_root / "ml_handler" / "sub").exists()
@@ -336,8 +335,8 @@ def test_dockerignore_excludes_files_inside_copied_folder(handler_dir, image_pyt
     ],
 )
 def test_dockerignore_rules_follow_docker_last_match_wins(handler_dir, path, ignored):
-    rules = image_sim.parse_dockerignore((handler_dir / ".dockerignore").read_text())
-    assert image_sim.is_ignored(path, rules) is ignored
+    rules = image_model.parse_dockerignore((handler_dir / ".dockerignore").read_text())
+    assert image_model.is_ignored(path, rules) is ignored
 
 
 def _stage_metadata(stage: Path) -> dict[str, object]:
@@ -353,17 +352,14 @@ def test_builder_stage_rebuilds_when_its_model_or_generator_changes(
 ):
     """The stage cache is keyed by what the stage reads: a stale model.so is never reused for a
     new model or a changed generator, and an unchanged stage is not rebuilt."""
-    from localurl.image_stages import build_stage, parse_stages
-
     context = copy_context(handler_dir, tmp_path / "context")
     shutil.copy(small_model_paths["ubj"], context / "model" / "model.ubj")
-    *builders, _final = parse_stages((context / "Dockerfile").read_text())
-    (builder,) = builders
+    (builder,) = read_dockerfile(context).builders
     cache = tmp_path / "cache"
 
     def build() -> Path:
-        return build_stage(
-            builder, context=context, sent=image_sim.context_files(context), cache_dir=cache
+        return image_model.build_stage(
+            builder, context=context, sent=image_model.context_files(context), cache_dir=cache
         )
 
     first = build()
