@@ -10,6 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -385,3 +387,37 @@ def test_builder_stage_rebuilds_when_its_model_or_generator_changes(
     support = context / "model_compiler" / "support.c"
     support.write_text(support.read_text() + "\n/* a change */\n")
     assert build() not in (first, second)
+
+
+def test_cache_builds_an_entry_once_when_workers_ask_at_the_same_time(tmp_path):
+    """Two test workers (pytest-xdist) asking for one stage at once: one builds it under the
+    lock, the other waits and reuses it; a failed build leaves nothing a later call could use."""
+    builds: list[Path] = []
+    both_asking = threading.Barrier(2)
+
+    def build(folder: Path) -> None:
+        builds.append(folder)
+        time.sleep(0.3)  # long enough for the other worker to arrive mid-build
+        (folder / "model.so").write_text("built once")
+
+    def worker(results: list[Path]) -> None:
+        both_asking.wait()
+        results.append(image_model.cached(tmp_path / "stage", build))
+
+    results: list[Path] = []
+    workers = [threading.Thread(target=worker, args=(results,)) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=30)
+    assert len(builds) == 1
+    assert results == [tmp_path / "stage"] * 2
+    assert (tmp_path / "stage" / "model.so").read_text() == "built once"
+
+    def broken(folder: Path) -> None:
+        (folder / "half").write_text("")
+        raise ImageBuildError("the compiler failed")
+
+    with pytest.raises(ImageBuildError):
+        image_model.cached(tmp_path / "other", broken)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["other.lock", "stage", "stage.lock"]
