@@ -20,6 +20,7 @@ from requests_aws4auth import AWS4Auth
 
 from localurl.deploy import DeployedStack, LocalSystem
 from localurl.synth import SynthesizedStack
+from tests.aws_spec import STACK_MEMORY_MB, STACK_TIMEOUT_SECONDS
 
 STACK = "local-context-contract"
 PROBE_MODULE = "context_probe"
@@ -149,8 +150,8 @@ def test_handler_sees_the_real_lambda_context_of_the_url_invocation(
             context["invoked_function_arn"] == probed.function_arn == f"{function_arn}:{qualifier}"
         )
         # Invoked in the millisecond the deadline was set, the whole timeout remains.
-        assert 0 < context["remaining_ms"] <= probed.spec.timeout_seconds * 1000
-        assert context["memory_limit_in_mb"] == str(probed.spec.memory_mb)
+        assert 0 < context["remaining_ms"] <= STACK_TIMEOUT_SECONDS * 1000
+        assert context["memory_limit_in_mb"] == str(STACK_MEMORY_MB)
         assert context["function_name"] == function_name
         assert context["function_version"] == version
         assert context["log_group_name"] == log_group
