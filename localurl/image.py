@@ -391,7 +391,7 @@ class _Replay:
         if stage is not None and stage not in self.stages:
             raise ImageBuildError(f"COPY --from={stage}: no such stage before it")
         origin = self.context if stage is None else self.stages[stage]
-        sent = self.sent if stage is None else _files(origin)
+        sent = self.sent if stage is None else context_files(origin)
         into_folder = destination.endswith("/") or len(sources) > 1
         folder = self.local(destination)
         for source in sources:
@@ -458,10 +458,6 @@ class _Replay:
         layer = pip_layer(self.python, kept, cache_dir=self.cache_dir)
         _link_tree(layer, self.task_root)
         self.layers.append(layer)
-
-
-def _files(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
 def _check_pins(requirements: Path) -> None:
