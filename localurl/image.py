@@ -242,14 +242,12 @@ def _members(sent: set[str], source: str) -> list[tuple[str, str | None]]:
 def _copy_arguments(arguments: str) -> tuple[str | None, list[str], str]:
     """(stage or None, sources, destination) of one COPY; refuses flags other than --from."""
     stage = None
-    words = shlex.split(arguments)
-    while words and words[0].startswith("--"):
-        flag = words.pop(0)
+    while arguments.startswith("--"):
+        flag, _, arguments = arguments.partition(" ")
         if not flag.startswith("--from="):
             raise ImageBuildError(f"COPY {flag} is not replayed")
-        stage = flag.split("=", 1)[1]
-    if len(words) == 1 and words[0].startswith("["):
-        words = list(json.loads(words[0]))
+        stage, arguments = flag.split("=", 1)[1], arguments.strip()
+    words = json.loads(arguments) if arguments.startswith("[") else shlex.split(arguments)
     if len(words) < 2:
         raise ImageBuildError(f"COPY needs a source and a destination: {arguments}")
     return stage, words[:-1], words[-1]

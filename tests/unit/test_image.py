@@ -421,3 +421,62 @@ def test_cache_builds_an_entry_once_when_workers_ask_at_the_same_time(tmp_path):
     with pytest.raises(ImageBuildError):
         image_model.cached(tmp_path / "other", broken)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["other.lock", "stage", "stage.lock"]
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "refusal"),
+    [
+        ("", "no FROM"),
+        ("RUN true\nFROM base", "RUN before the first FROM"),
+        ("FROM base AS\nCMD ['h']", "cannot read FROM"),
+        ("FROM a\nFROM base\nCMD ['h']", "needs a name of its own"),
+        ("FROM a AS b\nFROM c AS b\nFROM base\nCMD ['h']", "needs a name of its own"),
+        ("FROM base", "no CMD"),
+        ('FROM base\nCMD ["one.h", "two.h"]', "exactly one handler"),
+        ("FROM base\nCOPY --chown=1 f.txt ${LAMBDA_TASK_ROOT}/\nCMD h", "--chown=1 is not"),
+        ("FROM base\nCOPY f.txt\nCMD h", "needs a source and a destination"),
+        ("FROM base\nCOPY missing.txt ${LAMBDA_TASK_ROOT}/\nCMD h", "'missing.txt' not found"),
+        ("FROM base\nCOPY --from=nope /x ${LAMBDA_TASK_ROOT}/\nCMD h", "no such stage before"),
+        ("FROM base\nCOPY f.txt /opt/f.txt\nCMD h", "outside the task root"),
+        ("FROM base\nENV A=$UNSET\nCMD h", r"\$UNSET is not defined"),
+        ("FROM base\nUSER nobody\nCMD h", "does not know USER"),
+        ("FROM base\nRUN make\nCMD h", "runs no `make`"),
+        ("FROM base\nRUN python -m pytest\nCMD h", "runs no `python -m pytest`"),
+        ("FROM base\nRUN pip install orjson\nCMD h", "without -r FILE"),
+        (
+            "FROM base\nCOPY r.txt ${LAMBDA_TASK_ROOT}/\n"
+            "RUN pip install --target ${LAMBDA_TASK_ROOT}/sub -r ${LAMBDA_TASK_ROOT}/r.txt\nCMD h",
+            "must --target the task root",
+        ),
+    ],
+)
+def test_replay_refuses_what_it_cannot_replay_by_name(tmp_path, dockerfile, refusal):
+    """A Dockerfile the replay does not understand fails the build with the instruction named,
+    before anything runs: the stand-in never serves an image Docker would build differently."""
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(dockerfile.replace("'", '"'))
+    (context / "f.txt").write_text("f")
+    (context / "r.txt").write_text("# nothing pinned\n")
+    with pytest.raises(ImageBuildError, match=refusal):
+        build_image(context, tmp_path / "task", cache_dir=tmp_path / "cache")
+
+
+def test_replay_copies_the_exec_form_and_expands_env_into_the_image_env(tmp_path):
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM public.ecr.aws/lambda/python:3.12\n"
+        'COPY ["f.txt", "${LAMBDA_TASK_ROOT}/data/"]\n'
+        "ENV DATA=${LAMBDA_TASK_ROOT}/data LEVEL=info\n"
+        "WORKDIR ${LAMBDA_TASK_ROOT}/work\n"
+        'CMD ["app.handler"]\n'
+    )
+    (context / "f.txt").write_text("f")
+    task = tmp_path / "task"
+    image = build_image(context, task, install=False, cache_dir=tmp_path / "cache")
+    assert image.copied == {"data/f.txt"}
+    assert (task / "data" / "f.txt").read_text() == "f"
+    assert image.env == {"LAMBDA_TASK_ROOT": str(task), "DATA": f"{task}/data", "LEVEL": "info"}
+    assert (image.handler, image.execution_env) == ("app.handler", "AWS_Lambda_python3.12")
+    assert (task / "work").is_dir()
