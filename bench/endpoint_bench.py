@@ -46,6 +46,7 @@ from ml_handler.logs import RequestLogger  # noqa: E402
 from ml_handler.service import InferenceService  # noqa: E402
 
 from bench.pipe_runtime import PipeWorkerRuntime  # noqa: E402
+from bench.timing import fmt, interleaved  # noqa: E402
 from localurl.deploy import DeployedStack, LocalSystem  # noqa: E402
 from localurl.iam_policy import is_url_invoke_allowed  # noqa: E402
 from localurl.lambda_event import build_event  # noqa: E402
@@ -79,29 +80,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
-
-
-def fmt(seconds: float) -> str:
-    if abs(seconds) < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if abs(seconds) < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
-def interleaved(candidates: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Each round calls every candidate once, in a rotating order."""
-    names = list(candidates)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter
-    for index in range(rounds):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            call = candidates[name]
-            started = clock()
-            call()
-            samples[name].append(clock() - started)
-    return samples
 
 
 def direct_event(body: bytes) -> dict[str, Any]:
@@ -206,7 +184,7 @@ def latency(
     }
     interleaved(candidates, max(20, rounds // 10))  # warm
     try:
-        return interleaved(candidates, rounds)
+        return interleaved(candidates, rounds).samples
     finally:
         server.configure(deployed_target)
         session.close()
@@ -335,7 +313,7 @@ def breakdown(
         "invoke_pipe": invoker(baseline.runtime),
     }
     interleaved(candidates, 10)  # warm
-    return interleaved(candidates, rounds)
+    return interleaved(candidates, rounds).samples
 
 
 AS_DEPLOYED = "as deployed (policy cache 2 s)"

@@ -35,6 +35,7 @@ from ml_handler.compiled_model import load_compiled  # noqa: E402
 from ml_handler.config import BUNDLED_MODEL  # noqa: E402
 from ml_handler.service import InferenceService  # noqa: E402
 
+from bench.timing import fmt, interleaved  # noqa: E402
 from localurl.image import (  # noqa: E402
     Image,
     build_image,
@@ -104,29 +105,6 @@ def event_for(body: str) -> dict:
         "body": body,
         "isBase64Encoded": False,
     }
-
-
-@dataclass
-class Timings:
-    samples: dict[str, list[float]]
-
-    def median(self, name: str) -> float:
-        return statistics.median(self.samples[name])
-
-
-def interleaved(candidates: dict[str, Callable[[], object]], rounds: int) -> Timings:
-    """Each round calls every candidate once, in a rotating order."""
-    names = list(candidates)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter
-    for round_index in range(rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            call = candidates[name]
-            started = clock()
-            call()
-            samples[name].append(clock() - started)
-    return Timings(samples)
 
 
 def rounds_for(call: Callable[[], object], budget_s: float) -> int:
@@ -358,14 +336,6 @@ def verdict(ratio: float, target: float) -> str:
     return "PASS" if ratio <= target else "MISS"
 
 
-def fmt_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke run")
@@ -390,10 +360,10 @@ def main(argv: list[str] | None = None) -> None:
         goal, result = (f"≤ {target}", verdict(ratio, target)) if target else ("—", "—")
         print(
             f"| latency, {row.rows} row{'s' if row.rows > 1 else ''} "
-            f"| {fmt_time(statistics.median(r.floor for r in repeats))} "
-            f"| {span(compiled, [r.compiled for r in repeats], fmt_time)} "
+            f"| {fmt(statistics.median(r.floor for r in repeats))} "
+            f"| {span(compiled, [r.compiled for r in repeats], fmt)} "
             f"| {span(ratio, ratios, '{:.3f}'.format)} | {goal} | {result} "
-            f"| {fmt_time(statistics.median(r.pandas for r in repeats))} "
+            f"| {fmt(statistics.median(r.pandas for r in repeats))} "
             f"| {span_of([r.pandas / r.pandas_floor for r in repeats], '{:.2f}')} |"
         )
     for position, row in enumerate(runs[0]):
@@ -403,20 +373,19 @@ def main(argv: list[str] | None = None) -> None:
             middle = statistics.median(alone)
             print(
                 f"| latency, {row.rows} row{'s' if row.rows > 1 else ''}, back to back | — "
-                f"| {span(middle, alone, fmt_time)} | — | ≤ {fmt_time(absolute)} "
+                f"| {span(middle, alone, fmt)} | — | ≤ {fmt(absolute)} "
                 f"| {verdict(middle, absolute)} | — | — |"
             )
     if not args.latency_only:
         cold = cold_start(args.quick)
         spans = {
-            name: f"{fmt_time(cold[name])} ({fmt_time(cold[name + '_min'])}-"
-            f"{fmt_time(cold[name + '_max'])})"
+            name: f"{fmt(cold[name])} ({fmt(cold[name + '_min'])}-{fmt(cold[name + '_max'])})"
             for name in ("python", "compiled", "pandas")
         }
         print(
             f"| cold start (fresh process, import + load; floor: bare python) "
             f"| {spans['python']} | {spans['compiled']} "
-            f"| {cold['compiled'] / cold['python']:.2f} | ≤ {fmt_time(COLD_START_TARGET_S)} "
+            f"| {cold['compiled'] / cold['python']:.2f} | ≤ {fmt(COLD_START_TARGET_S)} "
             f"| {verdict(cold['compiled'], COLD_START_TARGET_S)} | {spans['pandas']} | — |"
         )
         size_mb, image_python = image_deps_mb()
@@ -428,9 +397,7 @@ def main(argv: list[str] | None = None) -> None:
         print("| JSON parser for the image | orjson | json (stdlib) | json / orjson |")
         print("|---|---|---|---|")
         for measurement, ours, theirs in json_choice(args.quick):
-            print(
-                f"| {measurement} | {fmt_time(ours)} | {fmt_time(theirs)} | {theirs / ours:.2f} |"
-            )
+            print(f"| {measurement} | {fmt(ours)} | {fmt(theirs)} | {theirs / ours:.2f} |")
         print()
         print(
             "| request to float32 rows (compiled model) | fast path (ml_parse_batch) "
@@ -438,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         print("|---|---|---|---|")
         for size, fast, full in reader_choice(args.quick):
-            print(f"| {size} rows | {fmt_time(fast)} | {fmt_time(full)} | {full / fast:.2f} |")
+            print(f"| {size} rows | {fmt(fast)} | {fmt(full)} | {full / fast:.2f} |")
     print()
     print(
         f"Medians; {len(runs)} latency run(s), cells median (min-max) over runs; latency "
