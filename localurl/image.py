@@ -21,7 +21,6 @@ test workers wait for the first one instead of compiling the model again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -32,10 +31,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from filelock import FileLock
 
 # What the Lambda base images define before the Dockerfile runs (their WORKDIR is the task root).
 BASE_IMAGE_ENV = {"LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime"}
@@ -256,21 +257,14 @@ def _copy_arguments(arguments: str) -> tuple[str | None, list[str], str]:
 # --- the cache --------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-        yield
-
-
 def cached(entry: Path, build: Callable[[Path], None]) -> Path:
     """`entry`, built by `build(folder)` unless complete already. One process builds it while
     the others wait on its lock; a failed build leaves nothing behind."""
     done = entry / ".complete"
     if done.exists():
         return entry
-    with _locked(entry.with_name(entry.name + ".lock")):
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(entry.with_name(entry.name + ".lock")):
         if done.exists():
             return entry  # another process built it while this one waited
         shutil.rmtree(entry, ignore_errors=True)
