@@ -14,3 +14,13 @@ RUNTIME_API_RESPONSE_BYTES = 6_291_556
 # The stack's documented defaults (README, configuration): the deployed function's settings.
 STACK_TIMEOUT_SECONDS = 30
 STACK_MEMORY_MB = 1024
+
+# What Lambda answers (403, in the body's "Message") when it refuses a Function URL request.
+MSG_FORBIDDEN = "Forbidden"
+MSG_SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
+MSG_INVALID_TOKEN = "The security token included in the request is invalid."
+MSG_EXPIRED_TOKEN = "The security token included in the request is expired"

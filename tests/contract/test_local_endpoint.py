@@ -35,15 +35,15 @@ from requests_aws4auth import AWS4Auth
 from localurl.deploy import DeployedStack, LocalSystem
 from localurl.iam_policy import INVOKE_ACTION, INVOKE_URL_ACTION
 from localurl.moto_service import DEFAULT_REGION
-from localurl.sigv4_verify import (
+from localurl.synth import SynthesizedStack
+from localurl.url_auth import IamUrlAuthorizer
+from tests.aws_spec import (
+    INVOKE_PAYLOAD_BYTES,
     MSG_EXPIRED_TOKEN,
     MSG_FORBIDDEN,
     MSG_INVALID_TOKEN,
     MSG_SIGNATURE_MISMATCH,
 )
-from localurl.synth import SynthesizedStack
-from localurl.url_auth import IamUrlAuthorizer
-from tests.aws_spec import INVOKE_PAYLOAD_BYTES
 
 STACK = "local-endpoint-contract"
 STACK_WITHOUT_AUTH = f"{STACK}-none"
