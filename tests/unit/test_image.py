@@ -282,31 +282,34 @@ def test_simulated_image_fails_when_model_not_copied(handler_dir, image_python, 
     assert "ModelLoadError" in run.init_error
 
 
-def test_build_fails_when_builder_stage_lacks_the_model(handler_dir, image_python, tmp_path):
+@pytest.mark.parametrize(
+    ("path", "old", "new", "refusal"),
+    [
+        ("Dockerfile", "COPY model/model.ubj", "# COPY", r"model_compiler.*model/model\.ubj"),
+        ("Dockerfile", "dnf install -y gcc", "dnf install -y gcc cmake", "cmake"),
+        (
+            "requirements-build.txt",
+            "xgboost-cpu==3.2.0",
+            "xgboost-cpu==3.1.0",
+            r"xgboost-cpu==3\.1\.0",
+        ),
+        (".dockerignore", "!model/model.ubj", "", r"model/model\.ubj"),
+    ],
+    ids=[
+        "builder-stage-lacks-the-model",
+        "builder-step-it-cannot-replay",
+        "builder-pin-the-local-generator-lacks",
+        "dockerignore-hides-a-copied-file",
+    ],
+)
+def test_build_fails_when_the_builder_would(
+    handler_dir, image_python, tmp_path, path, old, new, refusal
+):
+    """The builder stage fails as `docker build` would (or refuses what it cannot replay), with
+    the file, package or pin named."""
     context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / "Dockerfile", "COPY model/model.ubj", "# COPY model/model.ubj")
-    with pytest.raises(ImageBuildError, match=r"model_compiler.*model/model\.ubj"):
-        build_image(context, tmp_path / "task", python=image_python)
-
-
-def test_build_refuses_builder_steps_it_cannot_replay(handler_dir, image_python, tmp_path):
-    context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / "Dockerfile", "dnf install -y gcc", "dnf install -y gcc cmake")
-    with pytest.raises(ImageBuildError, match="cmake"):
-        build_image(context, tmp_path / "task", python=image_python)
-
-
-def test_build_refuses_builder_pins_the_local_generator_lacks(handler_dir, image_python, tmp_path):
-    context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / "requirements-build.txt", "xgboost-cpu==3.2.0", "xgboost-cpu==3.1.0")
-    with pytest.raises(ImageBuildError, match=r"xgboost-cpu==3\.1\.0"):
-        build_image(context, tmp_path / "task", python=image_python)
-
-
-def test_build_fails_when_dockerignore_hides_copied_file(handler_dir, image_python, tmp_path):
-    context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / ".dockerignore", "!model/model.ubj", "")
-    with pytest.raises(ImageBuildError, match=r"model/model\.ubj"):
+    edit(context / path, old, new)
+    with pytest.raises(ImageBuildError, match=refusal):
         build_image(context, tmp_path / "task", python=image_python)
 
 
