@@ -22,7 +22,6 @@ from localurl.deploy import DeployedStack, LocalSystem
 from localurl.synth import SynthesizedStack
 from tests.aws_spec import STACK_MEMORY_MB, STACK_TIMEOUT_SECONDS
 
-STACK = "local-context-contract"
 PROBE_MODULE = "context_probe"
 PROBE_CODE = """
 import json, sys
@@ -50,8 +49,8 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def synthesized(system: LocalSystem) -> SynthesizedStack:
-    return system.synth(stack_name=STACK)
+def synthesized(stand_in_assembly: SynthesizedStack) -> SynthesizedStack:
+    return stand_in_assembly
 
 
 @pytest.fixture(scope="module")
