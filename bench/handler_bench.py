@@ -51,7 +51,8 @@ SIZES = (1, 2, 100, 1000, 10000)
 LATENCY_TARGETS = {1000: 1.5, 10000: 1.7}
 # Absolute targets (seconds) for the compiled handler, where a ratio to xgboost says little.
 ABSOLUTE_TARGETS_S = {1: 50e-6}
-COLD_START_TARGET_S = 0.060
+# Fresh interpreter to first POST answered, as a multiple of a bare `python -I -S -B -c pass`.
+COLD_START_RATIO_TARGET = 3.0
 IMAGE_MB_TARGET = 10.0
 SAMPLES = json.loads((ROOT / "data" / "samples.json").read_text())
 
@@ -391,11 +392,14 @@ def main(argv: list[str] | None = None) -> None:
             name: f"{fmt(cold[name])} ({fmt(cold[name + '_min'])}-{fmt(cold[name + '_max'])})"
             for name in ("python", "compiled", "pandas")
         }
+        cold_ratio = cold["compiled"] / cold["python"]
         print(
-            f"| cold start (fresh process to the first POST answered; floor: bare python) "
-            f"| {spans['python']} | {spans['compiled']} "
-            f"| {cold['compiled'] / cold['python']:.2f} | ≤ {fmt(COLD_START_TARGET_S)} "
-            f"| {verdict(cold['compiled'], COLD_START_TARGET_S)} | {spans['pandas']} | — |"
+            f"| cold start (fresh process to first POST answered) | {spans['python']} "
+            f"| {spans['compiled']} | {cold_ratio:.2f}x "
+            f"({cold['compiled_min'] / cold['python_max']:.2f}-"
+            f"{cold['compiled_max'] / cold['python_min']:.2f}) "
+            f"| ≤ {COLD_START_RATIO_TARGET}x | {verdict(cold_ratio, COLD_START_RATIO_TARGET)} "
+            f"| {spans['pandas']} | — |"
         )
         size_mb, image_python = image_deps_mb()
         print(
