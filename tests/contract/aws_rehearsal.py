@@ -25,6 +25,7 @@ from typing import Any
 
 from localurl.deploy import MOTO_ACCOUNT, LocalSystem
 from localurl.synth import read_assembly
+from tests.contract.aws_traffic import AwsTraffic, RecordingMotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"  # not moto's default: the region must come from the environment
@@ -32,6 +33,7 @@ QUALIFIER = "hnb659fds"
 FAKE_KEY_ID = "AKIAREHEARSAL0000000"
 FAKE_SECRET = "rehearsal-secret-for-local-moto-only"
 DOCKER_STUB = Path(__file__).resolve().parent / "docker_stub.py"
+FAKE_CDK = Path(__file__).resolve().parent / "fake_cdk.py"
 
 # Loaded into every Node process of the rehearsal (the CLI, the app's jsii kernel): a connection
 # to anything but loopback throws before a packet leaves, and every attempt is written down.
@@ -68,6 +70,7 @@ class FakeAws:
 
     system: LocalSystem
     workdir: Path
+    traffic: AwsTraffic
     served: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -83,11 +86,22 @@ class FakeAws:
         return self.workdir / "docker.log"
 
     @property
+    def evidence_dir(self) -> Path:
+        return self.workdir / "e2e-evidence"
+
+    @property
     def network_log(self) -> Path:
         return self.workdir / "network.log"
 
     def client(self, service: str) -> Any:
         return self.system.moto.client(service)
+
+    def fake_cdk(self) -> Path:
+        """An executable `cdk` that only creates a small stack, then hangs (fake_cdk.py)."""
+        wrapper = self.workdir / "fake-cdk"
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_CDK}" "$@"\n')
+        wrapper.chmod(0o755)
+        return wrapper
 
     def bootstrap(self) -> None:
         """The resources the CLI's deploy uses from the bootstrap stack (the version parameter
@@ -127,7 +141,6 @@ class FakeAws:
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "CDK_DISABLE_CLI_TELEMETRY": "true",
                 "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-                "CDK_VALIDATION": "false",
                 "CDK_DOCKER": str(stub),
                 "DOCKER_STUB_LOG": str(self.docker_log),
                 "NODE_OPTIONS": f"--require {self.workdir / 'network-guard.js'}",
@@ -144,6 +157,7 @@ class FakeAws:
                 "AWS_CONFIG_FILE": str(self.workdir / "no-aws-config"),
                 "AWS_SHARED_CREDENTIALS_FILE": str(self.workdir / "no-aws-credentials"),
                 "AWS_EC2_METADATA_DISABLED": "true",
+                "E2E_EVIDENCE_DIR": str(self.evidence_dir),
             }
         )
         return env
@@ -218,10 +232,13 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
 @contextmanager
 def fake_aws(workdir: Path) -> Iterator[FakeAws]:
     system = LocalSystem(workdir=workdir / "local", region=REGION)
+    traffic = AwsTraffic()
+    # Every request to the account goes through `traffic` (recorded, faults injected).
+    system.moto._server = RecordingMotoServer(traffic)
     (workdir / "local").mkdir(parents=True, exist_ok=True)
     try:
         system.start()
-        fake = FakeAws(system=system, workdir=workdir)
+        fake = FakeAws(system=system, workdir=workdir, traffic=traffic)
         fake.bootstrap()
         yield fake
     finally:
