@@ -114,13 +114,13 @@ class AwsTraffic:
             if swallowed is not None:
                 return _respond(start_response, 200, swallowed, "text/xml")
             hold = self.holds.get((call.service, call.action))
+            if hold is not None:  # the call arrived; AWS takes its time before acting on it
+                hold[0].set()
+                time.sleep(hold[1])
             status_headers: list[Any] = []
             chunks = app(environ, lambda s, h, *a: status_headers.extend([s, h]))
             payload = b"".join(chunks)
             payload = self._rewrite(call, payload)
-            if hold is not None:
-                hold[0].set()
-                time.sleep(hold[1])
             headers = [(k, v) for k, v in status_headers[1] if k.lower() != "content-length"]
             headers.append(("Content-Length", str(len(payload))))
             start_response(status_headers[0], headers)

@@ -403,11 +403,14 @@ def test_policy_check_refuses_a_call_the_policy_does_not_allow() -> None:
 def test_interrupted_deploy_is_torn_down_by_the_harness_itself(aws: FakeAws) -> None:
     """GIVEN a deploy in progress (its stack created, the deploy command still waiting) WHEN
     the run is cancelled the way tox does it (SIGINT, then SIGTERM 0.3 s later, to the whole
-    process group) THEN the harness's own teardown deletes the stack (not only the cleanup step
+    process group, while DeleteStack is under way) THEN the harness's own teardown deletes
+    the stack (not only the cleanup step
     after it), and nothing is left. The deploy is fake_cdk's: the CLI is not under test here."""
     run_id = f"rehearsal-int-{unique_stack_name().rsplit('-', 1)[1]}"
     stack_name = unique_stack_name()
     created = aws.traffic.hold("cloudformation", "CreateStack", seconds=0.5)
+    # Teardown takes its time (minutes on AWS): the SIGTERM arrives while it is under way.
+    aws.traffic.hold("cloudformation", "DeleteStack", seconds=1.0)
     try:
         session = _e2e_session(
             aws,
@@ -429,7 +432,7 @@ def test_interrupted_deploy_is_torn_down_by_the_harness_itself(aws: FakeAws) -> 
     cleanup = _cleanup_step(aws, run_id)
 
     assert session.returncode != 0, output[-3000:]
-    assert "KeyboardInterrupt" in output, output[-3000:]
+    assert "KeyboardInterrupt: SIGINT" in output, output[-3000:]
     assert deleted_by_harness, output[-3000:]
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert _live_stacks(aws) == []
@@ -512,8 +515,9 @@ def test_janitor_cli_deletes_what_killed_runs_left_in_the_account(aws: FakeAws) 
 
 
 def test_deploy_that_fails_halfway_is_torn_down_and_the_run_is_red(aws_env: FakeAws) -> None:
-    """GIVEN a deploy that CloudFormation completes but whose URL never answers WHEN aws_deployment runs THEN no test body runs, the readiness failure reaches the
-    caller, and the deployed stack is deleted: nothing of the run is left."""
+    """GIVEN a deploy that CloudFormation completes but whose URL never answers WHEN
+    aws_deployment runs THEN no test body runs, the readiness failure reaches the caller, and
+    the deployed stack is deleted: nothing of the run is left. The deploy is fake_cdk's."""
     stack_name = unique_stack_name()
     entered = False
 
