@@ -122,6 +122,18 @@ class _Clock:
         self.now += seconds
 
 
+def _settle(probe: Any, clock: _Clock, *, timeout_seconds: float) -> None:
+    settle(
+        probe,
+        what="assuming",
+        timeout_seconds=timeout_seconds,
+        poll_seconds=1,
+        consecutive=3,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+
+
 def test_settle_needs_consecutive_successes_not_the_first() -> None:
     """GIVEN STS that says yes, then no (a replica behind), then yes WHEN the harness waits
     THEN it returns only after 3 successes in a row, not on the first."""
@@ -133,30 +145,14 @@ def test_settle_needs_consecutive_successes_not_the_first() -> None:
         asked.append(clock.now)
         return next(answers)
 
-    settle(
-        probe,
-        what="assuming",
-        timeout_seconds=60,
-        poll_seconds=1,
-        consecutive=3,
-        sleep=clock.sleep,
-        clock=clock,
-    )
+    _settle(probe, clock, timeout_seconds=60)
     assert len(asked) == 8
 
 
 def test_settle_gives_up_at_its_deadline_naming_the_last_failure() -> None:
     clock = _Clock()
     with pytest.raises(E2EDeployError, match="last failure: AccessDenied"):
-        settle(
-            lambda: "AccessDenied",
-            what="assuming",
-            timeout_seconds=10,
-            poll_seconds=1,
-            consecutive=3,
-            sleep=clock.sleep,
-            clock=clock,
-        )
+        _settle(lambda: "AccessDenied", clock, timeout_seconds=10)
     assert 10 <= clock.now <= 12
 
 
