@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -23,11 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from localurl.deploy import MOTO_ACCOUNT, LocalSystem
 from localurl.synth import read_assembly
 from tests.contract.aws_traffic import AwsTraffic, RecordingMotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
+CLI = ROOT / "node_modules" / ".bin" / "cdk"
 REGION = "eu-west-1"  # not moto's default: the region must come from the environment
 QUALIFIER = "hnb659fds"
 FAKE_KEY_ID = "AKIAREHEARSAL0000000"
@@ -243,3 +247,116 @@ def fake_aws(workdir: Path) -> Iterator[FakeAws]:
         yield fake
     finally:
         system.close()
+
+
+def rehearsal_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeAws]:
+    """For a module-scoped fixture: the pinned CLI installed, a fresh fake account."""
+    if not CLI.exists():
+        # tox runs `npm ci` in commands_pre; a bare `pytest` may not have.
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True, timeout=300)
+    with fake_aws(tmp_path_factory.mktemp("fake-aws")) as fake:
+        yield fake
+
+
+def as_nightly_environment(aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> FakeAws:
+    """This process's environment as the nightly job's, with moto as the account: for tests
+    that call aws_deployment in-process."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in aws.environment().items():
+        monkeypatch.setenv(name, value)
+    return aws
+
+
+def live_stacks(aws: FakeAws) -> list[str]:
+    return [
+        s["StackName"]
+        for s in aws.client("cloudformation").list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    ]
+
+
+def deleted_stacks(aws: FakeAws) -> set[str]:
+    return {
+        s["StackName"]
+        for s in aws.client("cloudformation").list_stacks()["StackSummaries"]
+        if s["StackStatus"] == "DELETE_COMPLETE"
+    }
+
+
+def roles(aws: FakeAws, prefix: str) -> list[str]:
+    roles = aws.client("iam").list_roles()["Roles"]
+    return [r["RoleName"] for r in roles if r["RoleName"].startswith(prefix)]
+
+
+def assert_stayed_on_this_machine(aws: FakeAws) -> None:
+    attempts = aws.network_attempts()
+    off_machine = [
+        a
+        for a in attempts
+        if a["event"] == "lookup" or a["detail"].get("host") not in (None, "127.0.0.1", "::1")
+    ]
+    assert off_machine == []
+    # The guard ran: the CLI did talk to moto on 127.0.0.1.
+    assert any(a["detail"].get("host") == "127.0.0.1" for a in attempts), attempts
+
+
+def e2e_session(
+    aws: FakeAws,
+    *args: str,
+    run_id: str,
+    stack_name: str,
+    extra_env: dict[str, str] | None = None,
+    **popen: Any,
+) -> subprocess.Popen[str]:
+    env = {
+        **aws.environment(),
+        "E2E_STACK_NAME": stack_name,
+        "E2E_RUN_ID": run_id,
+        "E2E_POLL_SECONDS": "0.2",
+        **(extra_env or {}),
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rA",
+            *args,
+            "--target",
+            "aws",
+            "--allow-hosts=127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
+
+
+def cleanup_step(aws: FakeAws, run_id: str) -> subprocess.CompletedProcess[str]:
+    """The workflow's last step (`if: always()`): this run's stacks and roles, any age."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.janitor",
+            "--run-id",
+            run_id,
+            "--timeout-minutes",
+            "1",
+            "--poll-seconds",
+            "0.2",
+        ],
+        cwd=ROOT,
+        env={**aws.environment(), "E2E_POLL_SECONDS": "0.2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
