@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+import botocore.endpoint
 import pytest
 
 from tests.contract import fake_cdk
@@ -34,6 +35,7 @@ from tests.contract.aws_rehearsal import (
     roles,
 )
 from tests.contract.aws_traffic import DeleteFails, Fault
+from tests.e2e import janitor
 from tests.e2e.targets import (
     E2E_TAG,
     RUN_TAG,
@@ -122,6 +124,38 @@ def test_delete_failed_is_retried_retaining_and_reported_by_the_cleanup_step(
     assert "LogGroup" in cleanup.stderr, cleanup.stderr
     assert name in deleted_stacks(aws)
     assert live_stacks(aws) == []
+
+
+def test_cleanup_step_rides_out_a_burst_of_throttling(
+    aws_env: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN CloudFormation throttling ListStacks five times in a row (botocore's legacy mode
+    gives up after 5 attempts) WHEN the run's cleanup step runs (in-process; botocore's backoff
+    sleeps are recorded, not slept) THEN its standard-mode retries back off and get through,
+    and the run's stack is deleted."""
+    run_id = f"rehearsal-th-{unique_stack_name().rsplit('-', 1)[1]}"
+    name = f"{unique_stack_name()}-th"
+    aws_env.client("cloudformation").create_stack(
+        StackName=name,
+        TemplateBody=json.dumps({"Resources": {"LogGroup": {"Type": "AWS::Logs::LogGroup"}}}),
+        Tags=[{"Key": E2E_TAG, "Value": "true"}, {"Key": RUN_TAG, "Value": run_id}],
+    )
+    backoffs: list[float] = []
+    monkeypatch.setattr(botocore.endpoint.time, "sleep", backoffs.append)
+    burst = Fault(service="cloudformation", action="ListStacks", code="Throttling", times=5)
+    aws_env.traffic.faults.append(burst)
+    try:
+        exit_code = janitor.main(
+            ["--run-id", run_id, "--poll-seconds", "0", "--timeout-minutes", "1"]
+        )
+    finally:
+        aws_env.traffic.faults.remove(burst)
+
+    assert burst.injected == 5
+    assert exit_code == 0
+    assert len(backoffs) == 5
+    assert name in deleted_stacks(aws_env)
+    assert live_stacks(aws_env) == []
 
 
 def test_janitor_cli_deletes_what_killed_runs_left_in_the_account(aws: FakeAws) -> None:
