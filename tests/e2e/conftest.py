@@ -49,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     poll = os.environ.get("E2E_POLL_SECONDS")  # the rehearsal's moto needs no 5 s pause
     config.stash[_TIMEOUTS] = AwsTimeouts(poll_seconds=float(poll)) if poll else AwsTimeouts()
-    install_cleanup_signal_handlers()
+    if config.getoption("--target") == "aws":  # locally, nothing outlives the process
+        install_cleanup_signal_handlers()
 
 
 def install_cleanup_signal_handlers() -> None:
