@@ -124,7 +124,9 @@ def _deploy(
                 run_id=run_id,
                 budget=request.config.stash[_BUDGET],
                 timeouts=request.config.stash[_TIMEOUTS],
-                evidence_dir=Path(os.environ.get("E2E_EVIDENCE_DIR") or ROOT / "e2e-evidence"),
+                evidence_dir=Path(
+                    os.environ.get("E2E_EVIDENCE_DIR") or ROOT / "cdk.out.e2e" / "evidence"
+                ),
                 context=context,
                 app=app,
                 # A new image tag per run: the CLI builds and pushes the image every night.

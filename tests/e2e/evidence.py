@@ -1,8 +1,9 @@
 """What a failing AWS night keeps: written before teardown deletes the stack and its log group.
 
-The folder (E2E_EVIDENCE_DIR, default e2e-evidence/) is uploaded by the nightly workflow when
-the job fails or is cancelled: the CDK CLI's output (written as it runs), the stack's events,
-the function's log events, the base image digest the image was built from.
+The folder (E2E_EVIDENCE_DIR; the nightly's e2e-evidence/, default cdk.out.e2e/evidence/) is
+uploaded by the nightly workflow when the job fails or is cancelled: the CDK CLI's output
+(written as it runs), the stack's events, the function's log events, the base image digest the
+image was built from.
 """
 
 from __future__ import annotations

@@ -313,7 +313,7 @@ def aws_deployment(
     workdir = ROOT / "cdk.out.e2e" / stack_name
     outputs_file = workdir / "outputs.json"
     workdir.mkdir(parents=True, exist_ok=True)
-    evidence = stack_folder(evidence_dir or ROOT / "e2e-evidence", stack_name)
+    evidence = stack_folder(evidence_dir or ROOT / "cdk.out.e2e" / "evidence", stack_name)
     cfn = client("cloudformation")
     iam = client("iam")
     env = {
