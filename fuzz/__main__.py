@@ -66,10 +66,12 @@ def run(args: argparse.Namespace) -> int:
     from fuzz.models import feature_names
 
     # Loaded before atheris starts: libFuzzer registers the library's coverage counters then.
-    subject = targets.make_subject(
-        lib.FuzzedLibrary(path, feature_names(targets.FUZZ_SHAPE.features)), model
-    )
     target = args.target
+    subject = targets.make_subject(
+        lib.FuzzedLibrary(path, feature_names(targets.FUZZ_SHAPE.features)),
+        model,
+        with_oracle=target == "predict",
+    )
 
     def one_input(data: bytes) -> None:
         targets.check(subject, target, data)
@@ -77,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) / target
     (out / "corpus").mkdir(parents=True, exist_ok=True)
     (out / "crashes").mkdir(parents=True, exist_ok=True)
+    dictionary = Path(__file__).resolve().parent / f"{target}.dict"
     argv = [
         sys.argv[0],
         str(out / "corpus"),
         str(CORPUS / target),
+        *([f"-dict={dictionary}"] if dictionary.exists() else []),
         f"-max_total_time={args.seconds}",
         f"-artifact_prefix={out / 'crashes'}/",
         "-max_len=4096",
@@ -102,7 +106,7 @@ def models_cmd(args: argparse.Namespace) -> int:
 def coverage(args: argparse.Namespace) -> int:
     from fuzz import coverage as cov
 
-    return cov.main(extra=args.corpus, count=args.count, seed=args.seed)
+    return cov.main(extra=args.corpus, count=args.count, seed=args.seed, fail_under=args.fail_under)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--seed", type=int, default=1)
     run_parser.add_argument("--out", default="fuzz-out")
     run_parser.add_argument("--libfuzzer", nargs="*", default=[], help="extra libFuzzer flags")
+
     run_parser.set_defaults(handler=run)
     models_parser = commands.add_parser("models", help="compiled models against xgboost")
     models_parser.add_argument("--count", type=int, default=20)
@@ -130,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     coverage_parser.add_argument("--corpus", type=Path, action="append", default=[])
     coverage_parser.add_argument("--count", type=int, default=0, help="generated per target")
     coverage_parser.add_argument("--seed", type=int, default=0)
+    coverage_parser.add_argument(
+        "--fail-under", type=float, default=0.0, help="line coverage floor (percent), per file"
+    )
     coverage_parser.set_defaults(handler=coverage)
     args = parser.parse_args(argv)
     return int(args.handler(args))
