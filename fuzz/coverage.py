@@ -39,10 +39,15 @@ def measure(*, extra: tuple[Path, ...] = (), count: int = 0, seed: int = 0) -> l
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch)
         model = targets.fuzz_model()
-        toolchain = lib.Toolchain(
-            cc="gcc", cflags=("--coverage", "-O0", "-dumpdir", f"{out}/"), preload=""
-        )
-        library = lib.build_library(model, toolchain, work_dir=out)
+        toolchain = lib.Toolchain(cc="gcc", cflags=(), preload="")
+        (out / "model.json").write_bytes(model)
+        # Built in place (gcov finds model.c where the compiler saw it); counts next to it.
+        library = lib.build.compile_model(
+            out / "model.json",
+            out,
+            cc="gcc",
+            extra_cflags=("--coverage", "-O0", "-dumpdir", f"{out}/"),
+        ).library
         argv = [sys.executable, "-m", "fuzz.coverage", str(library), str(count), str(seed)]
         env = lib.sanitized_env(toolchain)  # no preload: only the import path
         env["PYTHONPATH"] = f"{lib.ROOT}:{lib.ROOT / 'handler'}"

@@ -94,10 +94,17 @@ def build_library(model: bytes, toolchain: Toolchain, *, work_dir: Path = WORK_D
     out = work_dir / key.hexdigest()[:20]
     library = out / build.LIBRARY_NAME
     if not library.exists():
-        out.mkdir(parents=True, exist_ok=True)
-        model_path = out / "model.json"
+        # Built aside and renamed into place: concurrent builders (pytest-xdist workers) never
+        # see or overwrite each other's half-written files.
+        work_dir.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=work_dir, prefix=f"{out.name}."))
+        model_path = scratch / "model.json"
         model_path.write_bytes(model)
-        build.compile_model(model_path, out, cc=toolchain.cc, extra_cflags=toolchain.cflags)
+        build.compile_model(model_path, scratch, cc=toolchain.cc, extra_cflags=toolchain.cflags)
+        try:
+            os.replace(scratch, out)
+        except OSError:  # another process finished first: its library is the same
+            shutil.rmtree(scratch, ignore_errors=True)
     return library
 
 
