@@ -158,14 +158,15 @@ def feature_names(count: int) -> list[str]:
     return ["x", "xy", "y0", "xy1", "z", "zz"][:count]
 
 
-def generate_model(shape: ModelShape, *, seed: int) -> bytes:
-    """An XGBoost 3.x JSON model (reg:squarederror) with the given shape, from seed."""
+def generate_model(shape: ModelShape, *, seed: int, names: list[str] | None = None) -> bytes:
+    """An XGBoost 3.x JSON model (reg:squarederror) with the given shape, from seed; names:
+    other feature names than feature_names()'s."""
     rng = random.Random(seed)
     trees = [_tree(rng, shape, index) for index in range(shape.trees)]
     document = {
         "learner": {
             "attributes": {},
-            "feature_names": feature_names(shape.features),
+            "feature_names": names or feature_names(shape.features),
             "feature_types": ["float"] * shape.features,
             "gradient_booster": {
                 "model": {

@@ -18,6 +18,7 @@ from ml_handler.errors import RequestError
 from ml_handler.service import InferenceService
 from model_compiler.build import compile_model
 
+from fuzz.models import ModelShape, generate_model
 from tests.unit.compiled_cases import _train
 from tests.unit.events import function_url_event
 from tests.unit.small_model import FEATURES
@@ -428,3 +429,35 @@ def test_service_answers_value_out_of_range_for_a_float32_overflow_however_the_k
     assert answers[0]["statusCode"] == answers[1]["statusCode"] == 400
     assert answers[0]["body"] == answers[1]["body"]
     assert json.loads(answers[0]["body"])["error"]["code"] == "value_out_of_range"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw_key", "full_parser_error"),
+    [
+        # "a\b" in a body is a JSON escape: the key is a + backspace, an unknown feature
+        ("a\\b", "a\\b", "unknown_feature"),
+        # a raw tab in a string is not JSON at all
+        ("t\tb", "t\tb", "invalid_json"),
+    ],
+    ids=["backslash", "tab"],
+)
+def test_fast_path_defers_a_raw_key_equal_to_a_name_that_json_would_read_otherwise(
+    tmp_path, name, raw_key, full_parser_error
+):
+    # GIVEN a model with such a name (generated: a client's DataFrame may have one)
+    names = [name, "c"]
+    model = tmp_path / "model.json"
+    shape = ModelShape(features=2, max_depth=1, trees=1)
+    model.write_bytes(generate_model(shape, seed=1, names=names))
+    compiled = load_compiled(compile_model(model, tmp_path / "out").library)
+    body = '[{"' + raw_key + '":1,"c":2}]'
+    # THEN the fast path defers the raw key, and the full parser answers the 400 it must
+    assert compiled.parse_batch(body, max_rows=1) is None
+    service = InferenceService(model=compiled, max_rows=1)
+    answer = service.handle(function_url_event("POST", body), None)
+    assert json.loads(answer["body"])["error"]["code"] == full_parser_error
+    # AND the key spelled as JSON is that feature for both parsers
+    proper = json.dumps([{name: 1, "c": 2}])
+    assert bits(
+        compiled.parse_batch(proper, max_rows=1) or full_parser(proper, (name, "c"), 1)
+    ) == (bits(full_parser(proper, (name, "c"), 1)))
