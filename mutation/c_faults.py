@@ -1,7 +1,7 @@
 """C faults: plausible one-line bugs in the C runtime every model library carries (issue 21).
 
     python -m mutation.c_faults                  # every fault
-    python -m mutation.c_faults --only parse-    # the faults whose name starts so
+    python -m mutation.c_faults --only parse-    # the faults whose names start so
     python -m mutation.c_faults --jobs 2
 
 mutmut mutates Python only; this is a catalog of text patches over request_parse.c (the request
@@ -82,6 +82,8 @@ FAULTS = (
         "leading-zero",
         "if (p < end && DIGIT(*p)) return 0; /* a leading zero: not JSON */",
         "/* leading zeros allowed */",
+        reason="equivalent: after a leading 0 the number ends at the next digit, and no caller"
+        " takes a digit after a value (only ',', ']', '}' or space), so the body defers anyway",
     ),
     _parse(
         "point-without-digits",
@@ -165,26 +167,37 @@ FAULTS = (
         "digits-past-19",
         "if (significant <= 19) digits = digits * 10",
         "if (significant <= 20) digits = digits * 10",
+        reason="equivalent: a number with more than 19 significant digits goes to strtod, which "
+        "reads the text; the 64-bit digits (overflowed here) are used only up to 19",
     ),
     _parse(
         "fraction-digits-past-19",
         "if ((significant || *p != '0') && ++significant <= 19) {",
         "if ((significant || *p != '0') && ++significant <= 20) {",
+        reason="equivalent: as digits-past-19, in the fraction",
     ),
     _parse(
         "fraction-leading-zero-significant",
         "if ((significant || *p != '0') && ++significant <= 19) {",
         "if (++significant <= 19) {",
+        reason="equivalent: leading zeros add nothing to the digits; counted as significant they "
+        "only send more numbers to strtod, which reads them right",
     ),
     _parse(
         "integer-digit-limit",
         "if (++significant > MAX_NUMBER_DIGITS) return 0;\n            if (significant <= 19)",
         "++significant;\n            if (significant <= 19)",
+        reason="equivalent below 2 GB of digits: the same limit is checked once more after the "
+        "fraction, before any digit is copied for strtod; the in-loop check only keeps the "
+        "count from overflowing an int",
     ),
     _parse(
         "fraction-digit-limit",
         "if (++fraction > MAX_NUMBER_DIGITS) return 0;",
         "++fraction;",
+        reason="equivalent below 2 GB of digits: significant digits are bounded after the loop, "
+        "leading zeros are skipped by the copy, and only 2^31 zeros could overflow the "
+        "exponent (Lambda bodies are at most 6 MB)",
     ),
     _parse(
         "exponent-overflow",
@@ -229,6 +242,9 @@ FAULTS = (
         "margin-subnormal",
         "if (!(value >= 0x1p-126 && value < 0x1p128)) return 0;",
         "if (!(value > 0 && value < 0x1p128)) return 0;",
+        reason="equivalent: a decimal that reaches the approximation (power of ten >= -44) with a "
+        "subnormal float32 value has at most 7 digits, far coarser than the approximation's "
+        "3-ulp error, so none lies that close to a subnormal float32 midpoint",
     ),
     _parse(
         "margin-overflow",
@@ -271,7 +287,14 @@ FAULTS = (
     ),
     _parse("null-bits", '*out = __builtin_nanf("");', '*out = -__builtin_nanf("");'),
     # --- the formatter: shortest digits, their rounding, orjson's layout -------------------------
-    _format("ties-inclusive", "int inclusive = (m & 1) == 0;", "int inclusive = (m & 1) == 1;"),
+    _format(
+        "ties-inclusive",
+        "int inclusive = (m & 1) == 0;",
+        "int inclusive = (m & 1) == 1;",
+        reason="not shown by any test: it changes the answer only when an interval endpoint is "
+        "itself a shortest decimal (random bits, every exponent and the corpus never met "
+        "one); an exhaustive float32 scan would settle it",
+    ),
     _format(
         "lower-gap",
         "uint64_t low_num = 4 * m - (fraction == 0 && biased > 1 ? 1 : 2);",
@@ -283,12 +306,28 @@ FAULTS = (
         "if (twice >= middle) d += 1;",
     ),
     _format("nearest-rounding", "if (twice > middle || (twice == middle && (d & 1))) d += 1;", ""),
-    _format("clamp-low", "    if (d < lo) d = lo;\n", ""),
-    _format("clamp-high", "    if (d > hi) d = hi;\n", ""),
+    _format(
+        "clamp-low",
+        "    if (d < lo) d = lo;\n",
+        "",
+        reason="equivalent in float32: only the asymmetric intervals (powers of two) can need it, "
+        "and none in the fast range does (every one, with its neighbours, is in the format "
+        "corpus: fuzz/corpus/format/powers-of-two-fast-range)",
+    ),
+    _format(
+        "clamp-high",
+        "    if (d > hi) d = hi;\n",
+        "",
+        reason="equivalent: rounding intervals are symmetric except at powers of two, where the "
+        "lower half is the short one; the nearest decimal can then only fall below the "
+        "interval, never above",
+    ),
     _format(
         "fast-range-low",
         "if (last > 29) return 0; /* below 1e-19",
         "if (last > 30) return 0; /* below 1e-19",
+        reason="equivalent: 10^30 still fits the 128-bit arithmetic with a 27-bit numerator (< "
+        "2^127), so the exact fast path stays exact one decade further down",
     ),
     _format(
         "probe-neighbours",
@@ -299,6 +338,9 @@ FAULTS = (
         "probe-closest",
         "if (chosen < 0 || distance < best) {",
         "if (chosen < 0 || distance > best) {",
+        reason="equivalent: the round-trip interval is convex, so when the nearest candidate fails "
+        "at most one of its two neighbours lies inside: there is never a second one to "
+        "compare",
     ),
     _format("nan-as-null", "if (v != v || v - v != 0.0f) {", "if (v - v != 0.0f && v == v) {"),
     _format(
@@ -387,10 +429,10 @@ def table(results: list[Result]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mutation.c_faults", description=__doc__)
-    parser.add_argument("--only", default="", help="faults whose name starts with this")
+    parser.add_argument("--only", nargs="+", default=[""], help="faults whose names start so")
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args(argv)
-    faults = [fault for fault in FAULTS if fault.name.startswith(args.only)]
+    faults = [fault for fault in FAULTS if fault.name.startswith(tuple(args.only))]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="c-faults-") as tmp:
         work = Path(tmp)

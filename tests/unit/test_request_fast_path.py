@@ -222,6 +222,10 @@ def test_fast_path_takes_plain_batches_when_numbers_are_short(plain_model, text)
         ("18446744073709551616", 2.0**64),  # orjson's double beyond 64 bits
         ("0.000000000000000000000000000001", 1e-30),  # 30 leading zeros
         ("1.5" + "0" * 30, 1.5),  # trailing zeros past 19 digits
+        # 19 digits an ulp above a float32 midpoint, where the scaled approximation lands: only
+        # the margin sends them to strtod, which reads the midpoint itself (ties to even)
+        ("1091430195312500042e-13", 109143.01953125),
+        ("9698397843749262400e-23", 9.698397843749262e-05),  # two scalings
     ],
 )
 def test_fast_path_converts_numbers_like_orjson_then_float32_when_exact(
@@ -282,6 +286,8 @@ def test_fast_path_reads_null_as_the_nan_the_full_parser_writes(plain_model):
         '[{"f0":1,"f1":2,"f2":3}]',  # missing feature
         '[{"f0":1,"f1":2,"f2":3,"f3":4,"f4":5}]',  # unknown feature
         '[{"f0":1,"f1":2,"f2":3,"f3":4,"f0":5}]',  # repeated key: orjson keeps the last
+        '[{"f0":1,"f1":2,"f2":3,"f0":5}]',  # a repeated key where a missing one should be
+        "[[nulz,2,3,4]]",
         '[{"f0":1,"f1":2,"f2":3,"f00":4}]',  # a key that starts with a feature's name
         '[{"f\\u0030":1,"f1":2,"f2":3,"f3":4}]',  # escaped key
         "[[1,2,3]]",
