@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (150 if args.quick else 1000)
     parts_rounds = max(30, rounds // 5)
 
-    model = load_model(BUNDLED_MODEL, nthread=1)
+    model = load_model(BUNDLED_MODEL)
     with (
         open(os.devnull, "w") as devnull,
         deployment() as (system, deployed, deploy_seconds),

@@ -152,7 +152,7 @@ def test_image_ships_bytecode_of_every_handler_module_for_its_python(image):
 
 
 def test_image_env_set_from_dockerfile(image):
-    assert image.env["BOOSTER_NTHREAD"] == "1"
+    assert "BOOSTER_NTHREAD" not in image.env  # nothing in the image reads it
     assert image.env["LAMBDA_TASK_ROOT"] == str(image.task_root)
 
 
@@ -234,7 +234,7 @@ def test_handler_init_imports_nothing_a_cold_start_can_skip(image):
     )
     assert run.returncode == 0, run.stderr
     loaded = set(run.stdout.split())
-    assert "ml_handler.compiled_model" in loaded  # the image's model, not the xgboost path
+    assert "ml_handler.compiled_model" in loaded  # the model was loaded: init ran
     assert sorted(loaded & set(COLD_START_AVOIDS)) == []
 
 

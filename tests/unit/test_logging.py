@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ml_handler.service import InferenceService
 
 from tests.unit.events import FakeContext, function_url_event, post
@@ -86,14 +88,14 @@ def test_request_id_from_event_when_context_lacks_one(small_service, capsys):
 
 
 def test_internal_error_returns_500_with_request_id_and_logs_traceback(
-    small_model, monkeypatch, capsys
+    small_compiled, monkeypatch, capsys
 ):
-    service = InferenceService(model=small_model, max_rows=8)
+    service = InferenceService(model=small_compiled, max_rows=8)
 
     def broken_predict(*args, **kwargs):
-        raise RuntimeError("booster exploded")
+        raise RuntimeError("library exploded")
 
-    monkeypatch.setattr(small_model.booster, "inplace_predict", broken_predict)
+    monkeypatch.setattr(small_compiled, "predict", broken_predict)
     response = service.handle(
         secret_event("POST", json.dumps([[BODY_MARKER, 1, 2, 3, 0]])), FakeContext("req-500")
     )
@@ -110,7 +112,7 @@ def test_internal_error_returns_500_with_request_id_and_logs_traceback(
     (line,) = log_lines(out)
     assert (line["request_id"], line["status"], line["level"]) == ("req-500", 500, "ERROR")
     assert "Traceback" in line["traceback"]
-    assert "RuntimeError: booster exploded" in line["traceback"]
+    assert "RuntimeError: library exploded" in line["traceback"]
     for secret in SECRETS:
         assert secret not in out + err
 
@@ -175,3 +177,37 @@ def test_log_line_names_request_unknown_and_keeps_the_traceback_whole_when_nothi
     assert line["request_id"] == "unknown"
     assert line["level"] == "ERROR"
     assert line["traceback"].startswith("Traceback (most recent call last):\n  File ")
+
+
+@given(
+    request_id=st.text(max_size=40) | st.uuids().map(str),
+    method=st.sampled_from(["POST", "GET", "PUT", "", 'P"OST', "G\\ET", "GÉT", "G\x7fET"]),
+    rows=st.integers(0, 10_000),
+    status=st.sampled_from([200, 400, 413, 500]),
+    duration_ms=st.floats(0, 1e18, allow_nan=False)
+    | st.floats(0, 5, allow_nan=False)
+    | st.sampled_from([0.0, 0.0004, 0.0005, 0.001, 1e15 - 1, 1e15, 1e16]),
+    error_code=st.none() | st.sampled_from(["invalid_json", "internal_error"]),
+)
+def test_log_line_is_what_orjson_writes_whatever_the_values(
+    request_id, method, rows, status, duration_ms, error_code
+):
+    """Property: every line, whether written without orjson (a plain answered request) or by
+    it, is byte for byte orjson's serialization of the record (orjson is the oracle)."""
+    import io
+
+    import orjson
+    from ml_handler.logs import RequestLogger
+
+    stream = io.StringIO()
+    fields = {"request_id": request_id, "method": method, "rows": rows, "status": status}
+    RequestLogger(stream).request(**fields, duration_ms=duration_ms, error_code=error_code)
+    record = {
+        "level": "ERROR" if status >= 500 else "INFO",
+        "message": "request",
+        **fields,
+        "duration_ms": round(duration_ms, 3),
+    }
+    if error_code is not None:
+        record["error_code"] = error_code
+    assert stream.getvalue() == orjson.dumps(record).decode() + "\n"
