@@ -226,3 +226,17 @@ def test_compiled_model_reads_formats_and_checks_rows_right_after_loading(small_
     short = type(fast)(fast.values[:-1], rows=2, width=len(FEATURES))
     with pytest.raises(ValueError, match=f"expected rows of {len(FEATURES)} values"):
         model.predict(short)
+
+
+def test_schema_reports_feature_names_byte_for_byte_whatever_they_hold(small_model_paths, tmp_path):
+    # NUL (the library gives each name's length), C escapes and trigraphs ("??!" is "|" in C99),
+    # an octal escape followed by a digit, non-ASCII (UTF-8): each reaches GET unchanged.
+    odd = ["a\x00b", "back\\slash", "what??!", "été", "\x011"]
+    document = json.loads(small_model_paths["json"].read_text())
+    document["learner"]["feature_names"] = odd
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(document))
+    model = load_model(path, cache_dir=str(tmp_path / "cache"))
+    assert model.feature_names == tuple(odd)
+    schema = get_schema(InferenceService(model=model, max_rows=2))
+    assert [feature["name"] for feature in schema["features"]] == odd
