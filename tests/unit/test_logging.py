@@ -7,7 +7,7 @@ import math
 import sys
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from ml_handler.service import InferenceService
 
@@ -182,7 +182,11 @@ def test_log_line_names_request_unknown_and_keeps_the_traceback_whole_when_nothi
 
 
 @given(
-    request_id=st.text(max_size=40) | st.uuids().map(str),
+    # Printable ASCII with its quote and backslash (and DEL): the texts the plain line must not
+    # take as they are; any text; and what Lambda sends, a UUID.
+    request_id=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7F), max_size=12)
+    | st.text(max_size=40)
+    | st.uuids().map(str),
     method=st.sampled_from(["POST", "GET", "PUT", "", 'P"OST', "G\\ET", "GÉT", "G\x7fET"]),
     rows=st.integers(0, 10_000),
     status=st.sampled_from([200, 400, 413, 500]),
@@ -191,6 +195,8 @@ def test_log_line_names_request_unknown_and_keeps_the_traceback_whole_when_nothi
     | st.sampled_from([0.0, 0.0004, 0.0005, 0.001, 1e-05, 1e15, 1e16, 2.5e300, math.inf]),
     error_code=st.none() | st.sampled_from(["invalid_json", "internal_error"]),
 )
+@example(request_id='r"1', method="POST", rows=1, status=200, duration_ms=1.0, error_code=None)
+@example(request_id="r\\1", method="POST", rows=1, status=200, duration_ms=1.0, error_code=None)
 def test_log_line_is_what_orjson_writes_whatever_the_values(
     request_id, method, rows, status, duration_ms, error_code
 ):
