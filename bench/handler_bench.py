@@ -63,7 +63,7 @@ class PandasHandler:
     def __init__(self, model_path: str) -> None:
         from xgboost import XGBRegressor
 
-        # n_jobs=1 so that both sides use one thread, like the floor (BOOSTER_NTHREAD=1).
+        # n_jobs=1 so that both sides use one thread, like the floor (nthread=1).
         self.model = XGBRegressor(n_jobs=1)
         self.model.load_model(model_path)
 
@@ -299,7 +299,7 @@ def reader_choice(quick: bool) -> list[tuple[int, float, float]]:
     model = load_compiled(compiled_library())
     names = model.feature_names
     name_set = frozenset(names)
-    parse_batch = getattr(model, "parse_batch")  # noqa: B009 - the compiled model's alone
+    parse_batch = model.parse_batch
     results: list[tuple[int, float, float]] = []
     budget = 0.3 if quick else 1.5
     for size in SIZES:
