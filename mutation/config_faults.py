@@ -251,8 +251,8 @@ FAULTS: tuple[Fault, ...] = (
         "maxRows",
         "function environment not passed to the handler (stand-in)",
         _DEPLOY,
-        "environment={**image.environment, **spec.environment},",
-        "environment=dict(image.environment),",
+        "environment={**image.env, **spec.environment},",
+        "environment=dict(image.env),",
     ),
     _deployed(
         "maxRows",
