@@ -31,8 +31,10 @@ README = ROOT / "README.md"
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 # Folders the docs may name that a checkout does not hold until something writes them.
 GENERATED = {".tox", ".venv", ".venv-tools", "build", "cdk.out", "mutation-report", ".mutation"}
-# Paths inside the image's build context are named relative to it (`model_compiler/`).
-PATH_BASES = (ROOT, ROOT / "handler")
+# Paths inside the image's build context are named relative to it (`model_compiler/`), the
+# layers relative to tests/ (`unit/`).
+PATH_BASES = (ROOT, ROOT / "handler", ROOT / "tests")
+MEDIA_TYPES = {"application", "text"}
 # tox subcommands `./dev` passes through (`./dev run -e unit`).
 TOX_COMMANDS = {"run", "exec", "list", "config", "depends", "devenv", "run-parallel", "r", "e", "p"}
 # Flags of pytest plugins we pin, by plugin (requirements-dev.txt must pin it).
@@ -63,18 +65,16 @@ def _dev_commands() -> dict[str, str]:
 
 
 def _candidate_path(text: str) -> str | None:
-    """`text` as a repository path, if it is one: its first part exists at a base."""
+    """`text` as a repository path, if it reads as one: `a/b`, or a bare name at the root."""
     if "://" in text or text.startswith(("/", "-", "$")) or not _PATHLIKE.match(text):
         return None
     path = text.split("::", 1)[0]
     first = path.split("/", 1)[0]
-    if first in GENERATED:
-        return None
+    if first in GENERATED or first.isupper() or first in MEDIA_TYPES:
+        return None  # written by a command, a placeholder (`DIR/model.so`), `application/json`
     if "/" not in path and not (ROOT / path).exists():
         return None  # a bare name (`model.ubj`) is named in its folder's context
-    if any((base / first).exists() for base in PATH_BASES):
-        return path
-    return None
+    return path
 
 
 def _missing(path: str) -> bool:
@@ -175,7 +175,10 @@ def _program_sources(words: list[str]) -> tuple[str, list[Path]] | None:
         env = words[words.index("-e") + 1]
         command = _tox()[f"testenv:{env}"]["commands"].split()
         if command[0] == "pytest":
-            return f"pytest ({env})", sorted(ROOT.glob("**/conftest.py"))
+            return f"pytest ({env})", [
+                ROOT / "conftest.py",
+                *sorted(ROOT.glob("tests/**/conftest.py")),
+            ]
         return _program_sources([*command[:3]])
     if len(words) >= 3 and words[0].endswith("python") and words[1] == "-m":
         package = words[2].split(".", 1)[0]

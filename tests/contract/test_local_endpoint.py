@@ -700,12 +700,25 @@ def test_deployed_function_serves_the_compiled_library_when_deployed(
 # --- what a newcomer pastes: the commands `serve` prints and the stand-in page's blocks ---------
 
 
-def _paste(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`command` run by a shell as pasted, without this process's AWS_* (it must carry its own)."""
+def _paste(*commands: str, cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+    """Each command run by a shell as pasted, side by side, without this process's AWS_* (a
+    command must carry its own credentials)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run(
-        command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    running = [
+        subprocess.Popen(
+            command, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for command in commands
+    ]
+    done = []
+    for command, process in zip(commands, running, strict=True):
+        stdout, stderr = process.communicate(timeout=120)
+        done.append(
+            subprocess.CompletedProcess(
+                command, process.returncode, stdout.decode(), stderr.decode()
+            )
+        )
+    return done
 
 
 def _assert_prediction_and_schema(
@@ -739,7 +752,7 @@ def test_serve_prints_commands_that_run_when_pasted_as_printed(
 
     assert len(commands) == 2, printed
     # From any folder: nothing relative to the checkout.
-    predicted, schema = (_paste(command, tmp_path) for command in commands)
+    predicted, schema = _paste(*commands, cwd=tmp_path)
     _assert_prediction_and_schema(
         predicted, schema, reference_response(reference, samples_body), samples_body
     )
@@ -769,7 +782,7 @@ def test_stand_in_page_commands_run_with_the_values_serve_prints(
         assert all(placeholder in command for command in commands), placeholder
         commands = [command.replace(placeholder, value) for command in commands]
 
-    predicted, schema = (_paste(command, docs_text.ROOT) for command in commands)
+    predicted, schema = _paste(*commands, cwd=docs_text.ROOT)
     _assert_prediction_and_schema(
         predicted, schema, reference_response(reference, samples_body), samples_body
     )
