@@ -5,7 +5,7 @@ What runs for real here: the AWS target's code (credentials and region from the 
 bootstrap check, the exact `cdk deploy` command line, the outputs file, the readiness poll, the
 ungranted-role flow, teardown), the CLI's synth, asset publishing (S3 template, ECR image via
 the docker stub), change set creation and execution, the e2e tests' signed calls, the janitor.
-What only AWS can answer is listed in the README ("Rehearsal of the AWS run").
+What only AWS can answer is listed in docs/ci.md ("Where the rehearsal stops").
 """
 
 from __future__ import annotations
