@@ -284,3 +284,28 @@ def test_benchmark_report_keeps_each_table_whole_under_its_machine_date_and_comm
     assert "`python -m bench.handler_bench --repeats 3`" in page
     assert page.count(table) == 2
     assert page.index("## Handler") < page.index(table) < page.index("## Local Function URL")
+
+
+def _slug(heading: str) -> str:
+    """Python-Markdown's toc slug (what mkdocs and GitHub both produce for these headings)."""
+    text = re.sub(r"[^\w\s-]", "", heading.replace("`", "")).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def test_every_anchor_a_link_names_is_a_heading_of_its_page() -> None:
+    broken = []
+    checked = 0
+    for page in PAGES:
+        for link in links(page):
+            target, _, anchor = link.text.partition("#")
+            if not anchor or link.text.startswith("http"):
+                continue
+            file = (page.parent / target).resolve() if target else page
+            headings = {
+                _slug(line.lstrip("#")) for _, line in prose_lines(file) if line.startswith("#")
+            }
+            checked += 1
+            if anchor not in headings:
+                broken.append(f"{link.where}: {link.text}")
+    assert checked >= 5
+    assert broken == []
