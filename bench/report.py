@@ -84,7 +84,7 @@ def commit() -> str:
 def run_benchmark(module: str, argv: Sequence[str]) -> Run:
     """Run one benchmark, its tables passing through to the terminal as they come."""
     command = [sys.executable, "-m", module, *argv]
-    print(f"$ {shlex.join(command[1:])}", flush=True)
+    print(f"$ {shlex.join(['python', *command[1:]])}", flush=True)
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         lines = []
