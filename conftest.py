@@ -12,16 +12,25 @@ from hypothesis import HealthCheck, settings
 ROOT = Path(__file__).resolve().parent
 LAYERS = ("unit", "contract", "e2e")
 
-# CI: more examples, derandomized so a red run reproduces; local: fast.
+# PR gate ("ci"): breadth, not depth: every property, few examples, derandomized so a red run
+# reproduces. "deep" (the scheduled properties workflow) runs the same properties with 40x the
+# examples, a fresh seed each night. "dev" is the local default.
 settings.register_profile(
     "ci",
-    max_examples=200,
+    max_examples=25,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     print_blob=True,
 )
-settings.register_profile("dev", max_examples=40, deadline=None)
+settings.register_profile(
+    "deep",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("dev", max_examples=25, deadline=None)
 # mutation/run.py: one run per mutant, so fewer examples, and derandomized so kill rates repeat.
 settings.register_profile(
     "mutation",

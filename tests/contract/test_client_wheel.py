@@ -3,9 +3,11 @@
 
 The distributions are built as a user's installer builds them (sdist, then the wheel from the
 sdist), with the pinned backend from the dev environment (`--no-build-isolation`: no download).
-The venvs are uv's, without site packages; their dependencies come from PyPI, or uv's cache when
-it has them. Two resolutions: the dev pins (constraints.txt), and the lowest versions that
-pyproject.toml admits for the client's own dependencies, so its lower bounds are tried, not hoped.
+The venvs are uv's, without site packages. Two resolutions: the dev pins (constraints.txt),
+installed offline from the uv cache the tox env was built from (the PR gate touches no registry),
+and the lowest versions that pyproject.toml admits for the client's own dependencies, so its lower
+bounds are tried, not hoped. The second needs the registry, so the scheduled workflow runs it
+(`tox -e client-lowest`, which sets CLIENT_WHEEL_RESOLUTIONS=pinned,lowest).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ def _env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("AWS_", "UV_", "PYTHON", "PIP_")) and k != "VIRTUAL_ENV"
     }
+    if "UV_CACHE_DIR" in os.environ:  # the cache the pinned resolution installs from, offline
+        env["UV_CACHE_DIR"] = os.environ["UV_CACHE_DIR"]
     # Never download an interpreter: the venv is made with the one running the tests.
     env["UV_PYTHON_DOWNLOADS"] = "never"
     env["UV_NO_CONFIG"] = "1"
@@ -145,7 +149,15 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     return Dists(sdist=sdist, wheel=wheel, wheel_from_sdist=wheel_from_sdist, left_in_checkout=left)
 
 
-@pytest.fixture(scope="module", params=["pinned", "lowest"])
+def _resolutions() -> list[str]:
+    names = os.environ.get("CLIENT_WHEEL_RESOLUTIONS", "pinned").split(",")
+    unknown = set(names) - {"pinned", "lowest"}
+    if unknown:
+        raise ValueError(f"CLIENT_WHEEL_RESOLUTIONS: unknown {sorted(unknown)}")
+    return names
+
+
+@pytest.fixture(scope="module", params=_resolutions())
 def client_venv(
     request: pytest.FixtureRequest, dists: Dists, tmp_path_factory: pytest.TempPathFactory
 ) -> ClientVenv:
@@ -166,6 +178,7 @@ def client_venv(
             f"{DIST_NAME}[client] @ {dists.wheel.as_uri()}",
             "--constraint",
             ROOT / "constraints.txt",
+            "--offline",
         ]
     else:
         # Named on the command line, the client's requirements are direct: lowest-direct takes

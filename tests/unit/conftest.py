@@ -15,6 +15,7 @@ from ml_handler.service import InferenceService
 from ml_handler.xgboost_model import LoadedModel
 from model_compiler.build import compile_model
 
+from tests.session_artifacts import shared_artifact
 from tests.unit.small_model import SMALL_MAX_ROWS, train_small_model
 
 if TYPE_CHECKING:
@@ -31,12 +32,13 @@ def _block_sockets() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def small_model_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    booster = train_small_model()
-    folder = tmp_path_factory.mktemp("small-model")
-    paths = {"json": folder / "model.json", "ubj": folder / "model.ubj"}
-    for path in paths.values():
-        booster.save_model(path)
-    return paths
+    def train(folder: Path) -> None:
+        booster = train_small_model()
+        for suffix in ("json", "ubj"):
+            booster.save_model(folder / f"model.{suffix}")
+
+    folder = shared_artifact(tmp_path_factory, "small-model", train)
+    return {suffix: folder / f"model.{suffix}" for suffix in ("json", "ubj")}
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +54,12 @@ def small_library(
     small_model_paths: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The small model compiled by model_compiler with the local C compiler."""
-    return compile_model(small_model_paths["ubj"], tmp_path_factory.mktemp("compiled")).library
+    folder = shared_artifact(
+        tmp_path_factory,
+        "small-model-compiled",
+        lambda out: compile_model(small_model_paths["ubj"], out),
+    )
+    return folder / "model.so"
 
 
 @pytest.fixture(scope="session")
