@@ -2,8 +2,8 @@
 pinned CLI) one line from the app, no traceback, for cdk.json values and `-c` strings alike.
 
 The in-process property tests draw invalid values by construction (a valid value broken in one
-way, or a JSON type the key cannot take); the CLI tests run `cdk synth` once per key and form,
-two at a time (each run is ~3 s of Node and jsii start-up, mostly waiting on one core).
+way, or a JSON type the key cannot take); the app's entry point is run in-process for every key
+and form on the context the CLI would hand it; the CLI itself runs once per form.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import app as app_module
 from infra.config import ConfigError, StackConfig
 from tests.contract.config_cases import (
     KEYS,
@@ -241,22 +243,26 @@ def _cdk_synth(workdir: Path, key: str, form: str) -> CliResult:
     return completed, app
 
 
+# The CLI itself runs for one key per form: what it adds (a `-c` value reaches the app as a string,
+# a cdk.json value as JSON; its own line about the subprocess; nothing on stdout) is the same for
+# every key. Each key's line is proven below by the app's main() on the context the CLI builds.
+CLI_RUNS = (("memorySize", "-c"), ("tags", "cdk.json"))
+
+
 @pytest.fixture(scope="module")
 def cli_runs(
     tmp_path_factory,
 ) -> dict[tuple[str, str], tuple[subprocess.CompletedProcess[str], str]]:
     assert CLI.exists(), "the pinned CDK CLI is missing: run `npm ci` (tox's commands_pre does)"
     root = tmp_path_factory.mktemp("cli-invalid")
-    jobs = [(key, form) for key in KEYS for form in ("-c", "cdk.json")]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = pool.map(
-            lambda job: _cdk_synth(root / f"{job[0]}-{job[1].strip('-.')}", *job), jobs
+            lambda job: _cdk_synth(root / f"{job[0]}-{job[1].strip('-.')}", *job), CLI_RUNS
         )
-        return dict(zip(jobs, results, strict=True))
+        return dict(zip(CLI_RUNS, results, strict=True))
 
 
-@pytest.mark.parametrize("form", ["-c", "cdk.json"])
-@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize(("key", "form"), CLI_RUNS)
 def test_cdk_synth_prints_one_line_naming_the_key_when_a_value_is_invalid(cli_runs, key, form):
     completed, app = cli_runs[(key, form)]
     assert completed.returncode != 0
@@ -267,3 +273,32 @@ def test_cdk_synth_prints_one_line_naming_the_key_when_a_value_is_invalid(cli_ru
     assert lines[0].startswith(f"cdk context: {key}"), completed.stderr
     assert lines[1] == f"{app}: Subprocess exited with error 1", completed.stderr
     assert completed.stdout == ""
+
+
+def test_cli_runs_cover_both_forms():
+    assert {form for _, form in CLI_RUNS} == {"-c", "cdk.json"}
+    assert set(CLI_CASES) == set(KEYS)
+
+
+@pytest.mark.parametrize("form", ["-c", "cdk.json"])
+@pytest.mark.parametrize("key", KEYS)
+def test_app_exits_with_one_line_naming_the_key_when_the_cli_passes_an_invalid_value(
+    key, form, monkeypatch, capsys
+):
+    # GIVEN the context the CLI hands app.py (CDK_CONTEXT_JSON): cdk.json's, with one key invalid,
+    # as the `-c` string or as the cdk.json value
+    cli_value, json_value = CLI_CASES[key]
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context[key] = cli_value if form == "-c" else json_value
+    # (the jsii kernel read its environment at import, so the context goes in as the App's own:
+    # aws-cdk-lib merges CDK_CONTEXT_JSON into exactly this)
+    real_app = cdk.App
+    monkeypatch.setattr(app_module.cdk, "App", lambda: real_app(context=context))
+    # WHEN the app's entry point runs
+    with pytest.raises(SystemExit) as exited:
+        app_module.main()
+    # THEN it exits with one line naming the key, and prints nothing else
+    message = str(exited.value.code)
+    assert message.startswith(f"cdk context: {key}"), message
+    assert "\n" not in message
+    assert capsys.readouterr() == ("", "")

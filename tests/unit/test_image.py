@@ -20,6 +20,9 @@ from ml_handler.service import InferenceService
 from tests.unit import image_runtime, image_sim
 from tests.unit.events import FakeContext, function_url_event, post
 
+# One worker builds this module's session fixtures (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("image")
+
 MIN_PYTHON = (3, 12)
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)$")
 FORBIDDEN = {"xgboost", "pandas", "scikit-learn", "sklearn"}

@@ -21,6 +21,9 @@ from training import gate
 from training.probe import ProbeResult, probe_model
 from training.spec import load_spec
 
+# One worker builds this module's session fixtures (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("model-gate")
+
 
 @pytest.fixture(scope="session")
 def bundled_probe(bundled_model_path: Path) -> ProbeResult:
