@@ -12,7 +12,11 @@ from typing import Any
 
 import pytest
 
-from localurl.deploy import LocalSystem
+from localurl.deploy import MOTO_ACCOUNT, LocalSystem
+from localurl.moto_service import DEFAULT_REGION
+from localurl.synth import SynthesizedStack, read_assembly
+from localurl.synth import synth as synth_app
+from tests.session_artifacts import shared_artifact
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,3 +174,24 @@ def system() -> Iterator[LocalSystem]:
         yield local
     finally:
         local.close()
+
+
+# The stack name every stand-in contract module deploys: each module has its own moto.
+STAND_IN_STACK = "local-contract"
+
+
+@pytest.fixture(scope="session")
+def stand_in_assembly(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
+    """app.py synthesized as the stand-in does it (default configuration, moto's account and
+    region), once per session: the modules that deploy it into their own moto share it."""
+    folder = shared_artifact(
+        tmp_path_factory,
+        "stand-in-assembly",
+        lambda out: synth_app(
+            outdir=out / "cdk.out",
+            context={"stackName": STAND_IN_STACK},
+            account=MOTO_ACCOUNT,
+            region=DEFAULT_REGION,
+        ),
+    )
+    return read_assembly(folder / "cdk.out")

@@ -35,6 +35,7 @@ from uv import find_uv_bin
 
 from localurl.deploy import DeployedStack, LocalSystem
 from localurl.moto_service import OPERATOR_KEY_ID, OPERATOR_SECRET
+from localurl.synth import SynthesizedStack
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -43,7 +44,6 @@ DIST_NAME = "cdk-ml-lambda"
 CLIENT_REQUIREMENTS = {"boto3", "botocore", "requests", "requests-aws4auth"}
 # What must never come along with the client: the CDK app, handler and stand-in, by module.
 NOT_SHIPPED_MODULES = ("infra", "localurl", "ml_handler", "training", "tests", "bench", "app")
-STACK = "ClientWheel"
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -196,8 +196,8 @@ def client_venv(
 
 
 @pytest.fixture(scope="module")
-def deployed(system: LocalSystem) -> DeployedStack:
-    return system.deploy(system.synth(stack_name=STACK))
+def deployed(system: LocalSystem, stand_in_assembly: SynthesizedStack) -> DeployedStack:
+    return system.deploy(stand_in_assembly)
 
 
 # --- what is built -----------------------------------------------------------------------------

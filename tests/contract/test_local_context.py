@@ -21,7 +21,6 @@ from requests_aws4auth import AWS4Auth
 from localurl.deploy import DeployedStack, LocalSystem
 from localurl.synth import SynthesizedStack
 
-STACK = "local-context-contract"
 PROBE_MODULE = "context_probe"
 PROBE_CODE = """
 import json, sys
@@ -49,8 +48,8 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def synthesized(system: LocalSystem) -> SynthesizedStack:
-    return system.synth(stack_name=STACK)
+def synthesized(stand_in_assembly: SynthesizedStack) -> SynthesizedStack:
+    return stand_in_assembly
 
 
 @pytest.fixture(scope="module")

@@ -71,8 +71,8 @@ class Keys:
 
 
 @pytest.fixture(scope="module")
-def synthesized(system: LocalSystem) -> SynthesizedStack:
-    return system.synth(stack_name=STACK)
+def synthesized(stand_in_assembly: SynthesizedStack) -> SynthesizedStack:
+    return stand_in_assembly
 
 
 @pytest.fixture(scope="module")

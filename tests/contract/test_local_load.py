@@ -23,8 +23,8 @@ from ml_handler.service import InferenceService
 from requests_aws4auth import AWS4Auth
 
 from localurl.deploy import DeployedStack, LocalSystem
+from localurl.synth import SynthesizedStack
 
-STACK = "local-load-contract"
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 25
 MAX_ROWS_PER_REQUEST = 12
@@ -49,8 +49,8 @@ class Outcome:
 
 
 @pytest.fixture(scope="module")
-def deployed(system: LocalSystem) -> DeployedStack:
-    return system.deploy(system.synth(stack_name=STACK))
+def deployed(system: LocalSystem, stand_in_assembly: SynthesizedStack) -> DeployedStack:
+    return system.deploy(stand_in_assembly)
 
 
 @pytest.fixture(scope="module")
