@@ -176,8 +176,9 @@ def system() -> Iterator[LocalSystem]:
         local.close()
 
 
-# The stack name every stand-in contract module deploys: each module has its own moto.
-STAND_IN_STACK = "local-contract"
+# The stack name every stand-in contract module deploys (each module has its own moto): the demo's,
+# so that `python -m localurl demo` in test_demo.py finds this synth in localurl's synth cache.
+STAND_IN_STACK = "cdk-ml-lambda-demo"
 
 
 @pytest.fixture(scope="session")
