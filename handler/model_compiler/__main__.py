@@ -1,4 +1,4 @@
-"""python -m model_compiler MODEL --out DIR [--cc CC] [--target-arg ARG ...]"""
+"""python -m model_compiler MODEL --out DIR [--cc CC] [--target-arg ARG ...] [--cflag FLAG ...]"""
 
 from __future__ import annotations
 
@@ -25,10 +25,21 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="extra compiler argument, e.g. --target-arg=-target --target-arg=aarch64-linux-gnu",
     )
+    parser.add_argument(
+        "--cflag",
+        action="append",
+        default=[],
+        help="compiler flag after the built-in ones (may override them), e.g. "
+        "--cflag=-fsanitize=address,undefined for an instrumented build",
+    )
     args = parser.parse_args(argv)
     try:
         artifact = compile_model(
-            args.model, args.out, cc=args.cc, target_args=tuple(args.target_arg)
+            args.model,
+            args.out,
+            cc=args.cc,
+            target_args=tuple(args.target_arg),
+            extra_cflags=tuple(args.cflag),
         )
     except UnsupportedModel as exc:
         print(f"model_compiler: cannot compile {args.model}: {exc}", file=sys.stderr)

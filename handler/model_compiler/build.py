@@ -67,7 +67,12 @@ def model_json(raw: bytes) -> tuple[str, str | None]:
 
 
 def compile_model(
-    model_path: Path, out_dir: Path, *, cc: str | None = None, target_args: tuple[str, ...] = ()
+    model_path: Path,
+    out_dir: Path,
+    *,
+    cc: str | None = None,
+    target_args: tuple[str, ...] = (),
+    extra_cflags: tuple[str, ...] = (),
 ) -> CompiledArtifact:
     raw = model_path.read_bytes()
     if not raw:
@@ -82,7 +87,7 @@ def compile_model(
     source = out_dir / SOURCE_NAME
     source.write_text(source_text)
     library = out_dir / LIBRARY_NAME
-    compile_source(source, library, cc=cc, target_args=target_args)
+    compile_source(source, library, cc=cc, target_args=target_args, extra_cflags=extra_cflags)
     return CompiledArtifact(library=library, source=source, forest=forest, model_sha256=sha256)
 
 
@@ -95,12 +100,27 @@ def compiler_argv(cc: str | None) -> list[str]:
 
 
 def compile_source(
-    source: Path, library: Path, *, cc: str | None = None, target_args: tuple[str, ...] = ()
+    source: Path,
+    library: Path,
+    *,
+    cc: str | None = None,
+    target_args: tuple[str, ...] = (),
+    extra_cflags: tuple[str, ...] = (),
 ) -> None:
+    """extra_cflags come after CFLAGS, so they may override them (an instrumented build for
+    the fuzzer: -fsanitize=address,undefined, --coverage, -O1); the image never passes any."""
     # Written next to the target and renamed: a half-written library is never loadable.
     with tempfile.TemporaryDirectory(dir=library.parent) as scratch:
         partial = Path(scratch) / library.name
-        argv = [*compiler_argv(cc), *target_args, *CFLAGS, "-o", str(partial), str(source)]
+        argv = [
+            *compiler_argv(cc),
+            *target_args,
+            *CFLAGS,
+            *extra_cflags,
+            "-o",
+            str(partial),
+            str(source),
+        ]
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise CompileError(f"{' '.join(argv)} failed:\n{result.stderr[-4000:]}")

@@ -18,6 +18,7 @@ from ml_handler.errors import RequestError
 from ml_handler.service import InferenceService
 from model_compiler.build import compile_model
 
+from fuzz.models import ModelShape, generate_model
 from tests.unit.compiled_cases import _train
 from tests.unit.events import function_url_event
 from tests.unit.small_model import FEATURES
@@ -211,7 +212,20 @@ def test_fast_path_takes_plain_batches_when_numbers_are_short(plain_model, text)
         ("9007199254740993", 9007199254740992.0),  # the int through the nearest double
         ("-9223372036854775807", -9.223372036854775807e18),
         ("3.4028235e38", 3.4028234663852886e38),  # FLT_MAX, by two scalings
-        ("1.1920928955078125e-07", 2.0**-23),  # 17 digits and two scalings
+        ("1.1920928955078125e-07", 2.0**-23),  # 17 digits, beyond one exact scaling
+        ("1.0000000596046448", 1.0),  # 17 digits just below a float32 midpoint (1 + 2^-24)
+        ("1.0000000596046449", 1.0000001192092896),  # ... and just above it
+        ("1.2345678901234567e-50", 0.0),  # beyond float32's subnormals
+        ("1.4e-45", 2.0**-149),  # the smallest float32 subnormal
+        ("-7.0064923e-46", -0.0),  # just below half of it: a negative zero
+        ("9223372036854775808", 2.0**63),  # 2^63: a Python int beyond int64
+        ("18446744073709551616", 2.0**64),  # orjson's double beyond 64 bits
+        ("0.000000000000000000000000000001", 1e-30),  # 30 leading zeros
+        ("1.5" + "0" * 30, 1.5),  # trailing zeros past 19 digits
+        # 19 digits an ulp above a float32 midpoint, where the scaled approximation lands: only
+        # the margin sends them to strtod, which reads the midpoint itself (ties to even)
+        ("1091430195312500042e-13", 109143.01953125),
+        ("9698397843749262400e-23", 9.698397843749262e-05),  # two scalings
     ],
 )
 def test_fast_path_converts_numbers_like_orjson_then_float32_when_exact(
@@ -238,16 +252,14 @@ def test_fast_path_rounds_long_decimals_like_the_full_parser_when_near_a_float32
     plain_model, midpoint
 ):
     """Doubles a few ulps around a float32 midpoint, printed in full (17 digits): the fast path
-    agrees with the full parser or defers, and decides itself a dozen ulps away."""
+    reads every one (correctly rounded, no margin to defer in) and agrees with the full parser."""
     exact_midpoint = midpoint_of(midpoint)
     for step in range(-24, 25):
         value = exact_midpoint + step * math.ulp(exact_midpoint)
         body = f"[[{value!r},0,0,0]]"
         fast = plain_model.parse_batch(body, max_rows=1)
-        if fast is not None:
-            assert bits(fast) == bits(full_parser(body, PLAIN, 1)), body
-        elif abs(step) >= 12:
-            pytest.fail(f"deferred {body}, {step} ulps from the midpoint")
+        assert fast is not None, body
+        assert bits(fast) == bits(full_parser(body, PLAIN, 1)), body
 
 
 def midpoint_of(near: float) -> float:
@@ -274,6 +286,8 @@ def test_fast_path_reads_null_as_the_nan_the_full_parser_writes(plain_model):
         '[{"f0":1,"f1":2,"f2":3}]',  # missing feature
         '[{"f0":1,"f1":2,"f2":3,"f3":4,"f4":5}]',  # unknown feature
         '[{"f0":1,"f1":2,"f2":3,"f3":4,"f0":5}]',  # repeated key: orjson keeps the last
+        '[{"f0":1,"f1":2,"f2":3,"f0":5}]',  # a repeated key where a missing one should be
+        "[[nulz,2,3,4]]",
         '[{"f0":1,"f1":2,"f2":3,"f00":4}]',  # a key that starts with a feature's name
         '[{"f\\u0030":1,"f1":2,"f2":3,"f3":4}]',  # escaped key
         "[[1,2,3]]",
@@ -292,9 +306,8 @@ def test_fast_path_reads_null_as_the_nan_the_full_parser_writes(plain_model):
         "[[NaN,2,3,4]]",
         "[[1e400,2,3,4]]",  # beyond the double range: the full parser's own code
         "[[1e39,2,3,4]]",  # beyond float32: value_out_of_range
-        "[[1.0000000596046448,2,3,4]]",  # 17 digits at a float32 midpoint (1 + 2^-24)
-        "[[1.2345678901234567e-50,2,3,4]]",  # 17 digits, beyond the powers of ten it scales by
-        "[[9223372036854775808,2,3,4]]",  # 2^63
+        "[[1" + "0" * 800 + ",2,3,4]]",  # more digits than a double can need
+        "[[1e100000,2,3,4]]",  # an exponent far beyond the double range
         "[[1,2,3,4]]\u00a0",  # non-ASCII (a no-break space is not JSON whitespace)
         "[[1,2,3,4],[1,2,3,4]]",  # two rows, one allowed
         "{}",
@@ -365,3 +378,92 @@ def test_fast_path_takes_the_most_compact_body_when_it_fits_max_rows(plain_model
     fast = plain_model.parse_batch(body, max_rows=MAX_ROWS)
     assert fast is not None
     assert fast.rows == rows
+
+
+# The float32 overflow boundary: halfway between FLT_MAX and 2^128 (the cast rounds it to
+# infinity), and the doubles around it, each spelled as clients might.
+FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
+NEAR_OVERFLOW = [
+    FLOAT32_OVERFLOW - 2 * math.ulp(FLOAT32_OVERFLOW),
+    FLOAT32_OVERFLOW - math.ulp(FLOAT32_OVERFLOW),
+    FLOAT32_OVERFLOW,
+    FLOAT32_OVERFLOW + math.ulp(FLOAT32_OVERFLOW),
+    2.0**128 - math.ulp(2.0**128),
+]
+
+
+def _spellings(value: float) -> list[str]:
+    return [
+        repr(value),  # 17 digits, exponent 38
+        f"{value:.7e}",  # 8 digits: the float32-ish spelling (3.4028236e+38)
+        f"{value:.8e}",
+        f"{int(value)}",  # the same value as an integer (39 digits)
+        f"{int(value)}.0",
+        f"{value / 1e22:.17g}e22",
+    ]
+
+
+@pytest.mark.parametrize("value", NEAR_OVERFLOW + [-v for v in NEAR_OVERFLOW])
+def test_fast_path_defers_or_agrees_when_a_value_is_at_the_float32_overflow_boundary(
+    plain_model, value
+):
+    """Regression (issue 21's class): 3.4028236e38 and its neighbours in [FLT_MAX rounding
+    boundary, 2^128) were read by the fast path as an infinity and answered 200, where the full
+    parser answers 400 value_out_of_range; now every spelling defers or agrees."""
+    for spelling in _spellings(value):
+        body = f"[[{spelling},0,0,0]]"
+        fast = plain_model.parse_batch(body, max_rows=1)
+        if abs(float(spelling)) >= FLOAT32_OVERFLOW:
+            assert fast is None, body
+            with pytest.raises(RequestError, match="outside the float32 range"):
+                full_parser(body, PLAIN, 1)
+        else:
+            assert fast is not None, body
+            assert bits(fast) == bits(full_parser(body, PLAIN, 1)), body
+
+
+@pytest.mark.parametrize("spelling", ["3.4028236e38", "-3.40282357e+38", "3.4028235677973366e38"])
+def test_service_answers_value_out_of_range_for_a_float32_overflow_however_the_key_is_spelled(
+    plain_model, spelling
+):
+    # GIVEN the same record with a plain key (fast path) and an escaped one (full parser)
+    service = InferenceService(model=plain_model, max_rows=MAX_ROWS)
+    plain = f'[{{"f0":{spelling},"f1":0,"f2":0,"f3":0}}]'
+    escaped = plain.replace('"f0"', '"f\\u0030"')
+    answers = [service.handle(function_url_event("POST", body), None) for body in (plain, escaped)]
+    # THEN both are the full parser's 400, word for word
+    assert answers[0]["statusCode"] == answers[1]["statusCode"] == 400
+    assert answers[0]["body"] == answers[1]["body"]
+    assert json.loads(answers[0]["body"])["error"]["code"] == "value_out_of_range"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw_key", "full_parser_error"),
+    [
+        # "a\b" in a body is a JSON escape: the key is a + backspace, an unknown feature
+        ("a\\b", "a\\b", "unknown_feature"),
+        # a raw tab in a string is not JSON at all
+        ("t\tb", "t\tb", "invalid_json"),
+    ],
+    ids=["backslash", "tab"],
+)
+def test_fast_path_defers_a_raw_key_equal_to_a_name_that_json_would_read_otherwise(
+    tmp_path, name, raw_key, full_parser_error
+):
+    # GIVEN a model with such a name (generated: a client's DataFrame may have one)
+    names = [name, "c"]
+    model = tmp_path / "model.json"
+    shape = ModelShape(features=2, max_depth=1, trees=1)
+    model.write_bytes(generate_model(shape, seed=1, names=names))
+    compiled = load_compiled(compile_model(model, tmp_path / "out").library)
+    body = '[{"' + raw_key + '":1,"c":2}]'
+    # THEN the fast path defers the raw key, and the full parser answers the 400 it must
+    assert compiled.parse_batch(body, max_rows=1) is None
+    service = InferenceService(model=compiled, max_rows=1)
+    answer = service.handle(function_url_event("POST", body), None)
+    assert json.loads(answer["body"])["error"]["code"] == full_parser_error
+    # AND the key spelled as JSON is that feature for both parsers
+    proper = json.dumps([{name: 1, "c": 2}])
+    assert bits(
+        compiled.parse_batch(proper, max_rows=1) or full_parser(proper, (name, "c"), 1)
+    ) == (bits(full_parser(proper, (name, "c"), 1)))
