@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -23,15 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from localurl.deploy import MOTO_ACCOUNT, LocalSystem
 from localurl.synth import read_assembly
+from tests.contract.aws_traffic import AwsTraffic, RecordingMotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
+CLI = ROOT / "node_modules" / ".bin" / "cdk"
 REGION = "eu-west-1"  # not moto's default: the region must come from the environment
 QUALIFIER = "hnb659fds"
 FAKE_KEY_ID = "AKIAREHEARSAL0000000"
 FAKE_SECRET = "rehearsal-secret-for-local-moto-only"
 DOCKER_STUB = Path(__file__).resolve().parent / "docker_stub.py"
+FAKE_CDK = Path(__file__).resolve().parent / "fake_cdk.py"
 
 # Loaded into every Node process of the rehearsal (the CLI, the app's jsii kernel): a connection
 # to anything but loopback throws before a packet leaves, and every attempt is written down.
@@ -68,6 +74,7 @@ class FakeAws:
 
     system: LocalSystem
     workdir: Path
+    traffic: AwsTraffic
     served: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -83,11 +90,22 @@ class FakeAws:
         return self.workdir / "docker.log"
 
     @property
+    def evidence_dir(self) -> Path:
+        return self.workdir / "e2e-evidence"
+
+    @property
     def network_log(self) -> Path:
         return self.workdir / "network.log"
 
     def client(self, service: str) -> Any:
         return self.system.moto.client(service)
+
+    def fake_cdk(self) -> Path:
+        """An executable `cdk` that only creates a small stack, then hangs (fake_cdk.py)."""
+        wrapper = self.workdir / "fake-cdk"
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_CDK}" "$@"\n')
+        wrapper.chmod(0o755)
+        return wrapper
 
     def bootstrap(self) -> None:
         """The resources the CLI's deploy uses from the bootstrap stack (the version parameter
@@ -127,7 +145,6 @@ class FakeAws:
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "CDK_DISABLE_CLI_TELEMETRY": "true",
                 "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-                "CDK_VALIDATION": "false",
                 "CDK_DOCKER": str(stub),
                 "DOCKER_STUB_LOG": str(self.docker_log),
                 "NODE_OPTIONS": f"--require {self.workdir / 'network-guard.js'}",
@@ -144,6 +161,7 @@ class FakeAws:
                 "AWS_CONFIG_FILE": str(self.workdir / "no-aws-config"),
                 "AWS_SHARED_CREDENTIALS_FILE": str(self.workdir / "no-aws-credentials"),
                 "AWS_EC2_METADATA_DISABLED": "true",
+                "E2E_EVIDENCE_DIR": str(self.evidence_dir),
             }
         )
         return env
@@ -218,11 +236,127 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
 @contextmanager
 def fake_aws(workdir: Path) -> Iterator[FakeAws]:
     system = LocalSystem(workdir=workdir / "local", region=REGION)
+    traffic = AwsTraffic()
+    # Every request to the account goes through `traffic` (recorded, faults injected).
+    system.moto._server = RecordingMotoServer(traffic)
     (workdir / "local").mkdir(parents=True, exist_ok=True)
     try:
         system.start()
-        fake = FakeAws(system=system, workdir=workdir)
+        fake = FakeAws(system=system, workdir=workdir, traffic=traffic)
         fake.bootstrap()
         yield fake
     finally:
         system.close()
+
+
+def rehearsal_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeAws]:
+    """For a module-scoped fixture: the pinned CLI installed, a fresh fake account."""
+    if not CLI.exists():
+        # tox runs `npm ci` in commands_pre; a bare `pytest` may not have.
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True, timeout=300)
+    with fake_aws(tmp_path_factory.mktemp("fake-aws")) as fake:
+        yield fake
+
+
+def as_nightly_environment(aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> FakeAws:
+    """This process's environment as the nightly job's, with moto as the account: for tests
+    that call aws_deployment in-process."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in aws.environment().items():
+        monkeypatch.setenv(name, value)
+    return aws
+
+
+def live_stacks(aws: FakeAws) -> list[str]:
+    return [
+        s["StackName"]
+        for s in aws.client("cloudformation").list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    ]
+
+
+def deleted_stacks(aws: FakeAws) -> set[str]:
+    return {
+        s["StackName"]
+        for s in aws.client("cloudformation").list_stacks()["StackSummaries"]
+        if s["StackStatus"] == "DELETE_COMPLETE"
+    }
+
+
+def roles(aws: FakeAws, prefix: str) -> list[str]:
+    roles = aws.client("iam").list_roles()["Roles"]
+    return [r["RoleName"] for r in roles if r["RoleName"].startswith(prefix)]
+
+
+def assert_stayed_on_this_machine(aws: FakeAws) -> None:
+    attempts = aws.network_attempts()
+    off_machine = [
+        a
+        for a in attempts
+        if a["event"] == "lookup" or a["detail"].get("host") not in (None, "127.0.0.1", "::1")
+    ]
+    assert off_machine == []
+    # The guard ran: the CLI did talk to moto on 127.0.0.1.
+    assert any(a["detail"].get("host") == "127.0.0.1" for a in attempts), attempts
+
+
+def e2e_session(
+    aws: FakeAws,
+    *args: str,
+    run_id: str,
+    stack_name: str,
+    extra_env: dict[str, str] | None = None,
+    **popen: Any,
+) -> subprocess.Popen[str]:
+    env = {
+        **aws.environment(),
+        "E2E_STACK_NAME": stack_name,
+        "E2E_RUN_ID": run_id,
+        "E2E_POLL_SECONDS": "0.2",
+        **(extra_env or {}),
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rA",
+            *args,
+            "--target",
+            "aws",
+            "--allow-hosts=127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
+
+
+def cleanup_step(aws: FakeAws, run_id: str) -> subprocess.CompletedProcess[str]:
+    """The workflow's last step (`if: always()`): this run's stacks and roles, any age."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.janitor",
+            "--run-id",
+            run_id,
+            "--timeout-minutes",
+            "1",
+            "--poll-seconds",
+            "0.2",
+        ],
+        cwd=ROOT,
+        env={**aws.environment(), "E2E_POLL_SECONDS": "0.2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -10,14 +10,16 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.e2e.janitor import main, stale_e2e_roles, stale_e2e_stacks
-from tests.e2e.targets import E2E_TAG, STACK_PREFIX, delete_stack_and_wait
+from tests.e2e.targets import E2E_TAG, RUN_TAG, STACK_PREFIX, delete_stack_and_wait
 
 REGION = "eu-west-1"
 TEMPLATE = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}})
 
 
-def _create(cfn, name: str, *, tagged: bool) -> None:
+def _create(cfn, name: str, *, tagged: bool, run_id: str | None = None) -> None:
     tags = [{"Key": E2E_TAG, "Value": "true"}] if tagged else []
+    if run_id is not None:
+        tags.append({"Key": RUN_TAG, "Value": run_id})
     cfn.create_stack(StackName=name, TemplateBody=TEMPLATE, Tags=tags)
 
 
@@ -131,3 +133,28 @@ def test_delete_wait_is_not_fooled_by_the_pre_delete_state() -> None:
             stub.add_response("describe_stacks", described(status))
         delete_stack_and_wait(cfn, f"{STACK_PREFIX}x", poll_seconds=0)
         stub.assert_no_pending_responses()
+
+
+@mock_aws
+def test_janitor_run_id_mode_deletes_this_runs_resources_whatever_their_age(capsys) -> None:
+    """GIVEN stacks and roles created seconds ago by this run, by another run, and untagged
+    WHEN the run's cleanup step runs (--run-id) THEN exactly this run's are deleted, though
+    they are far younger than the age-based janitor's 6 hours."""
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    iam = boto3.client("iam", region_name=REGION)
+    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+    for run in ("101-1", "202-1"):
+        _create(cfn, f"{STACK_PREFIX}{run}", tagged=True, run_id=run)
+        iam.create_role(
+            RoleName=f"{STACK_PREFIX}{run}-nogrant",
+            AssumeRolePolicyDocument=trust,
+            Tags=[{"Key": E2E_TAG, "Value": "true"}, {"Key": RUN_TAG, "Value": run}],
+        )
+    _create(cfn, f"{STACK_PREFIX}untagged", tagged=False, run_id="101-1")
+
+    assert main(["--run-id", "101-1", "--region", REGION, "--poll-seconds", "0"]) == 0
+
+    assert _names(cfn) == {f"{STACK_PREFIX}202-1", f"{STACK_PREFIX}untagged"}
+    roles = {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    assert roles == {f"{STACK_PREFIX}202-1-nogrant"}
+    assert "1 e2e stack(s), 1 e2e role(s) of run 101-1" in capsys.readouterr().out

@@ -1,6 +1,7 @@
-"""Delete this app's e2e stacks and roles older than N hours (left behind by killed runs).
+"""Delete this app's e2e stacks and roles: older than N hours, or of one workflow run.
 
 python -m tests.e2e.janitor --older-than-hours 6 [--region eu-west-1] [--dry-run]
+python -m tests.e2e.janitor --run-id RUN   (the run's own last step: its resources, any age)
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import sys
 from typing import Any
 
 import boto3
-import botocore.exceptions
 
-from tests.e2e.targets import E2E_TAG, STACK_PREFIX, delete_stack_and_wait
+from tests.e2e.stack_teardown import TeardownError, delete_stack_and_wait, describe_stack
+from tests.e2e.targets import E2E_TAG, RUN_TAG, STACK_PREFIX, aws_config, delete_role
 
 # Every status but DELETE_COMPLETE: a stack in any of them exists and may hold resources.
 # REVIEW_IN_PROGRESS: a run killed between CreateChangeSet and ExecuteChangeSet leaves one.
@@ -44,7 +45,14 @@ _ACTIVE = [
 UNGRANTED_ROLE_SUFFIX = "-nogrant"
 
 
-def stale_e2e_stacks(cfn: Any, *, older_than: dt.timedelta, now: dt.datetime) -> list[str]:
+def _selected(tags: dict[str, str], run_id: str | None) -> bool:
+    return tags.get(E2E_TAG) == "true" and (run_id is None or tags.get(RUN_TAG) == run_id)
+
+
+def stale_e2e_stacks(
+    cfn: Any, *, older_than: dt.timedelta, now: dt.datetime, run_id: str | None = None
+) -> list[str]:
+    """Tagged e2e stacks older than `older_than`; with `run_id`, only that run's."""
     stale: list[str] = []
     for page in cfn.get_paginator("list_stacks").paginate(StackStatusFilter=_ACTIVE):
         for summary in page["StackSummaries"]:
@@ -52,13 +60,14 @@ def stale_e2e_stacks(cfn: Any, *, older_than: dt.timedelta, now: dt.datetime) ->
             if not name.startswith(STACK_PREFIX) or now - summary["CreationTime"] < older_than:
                 continue
             stack = cfn.describe_stacks(StackName=summary["StackId"])["Stacks"][0]
-            tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
-            if tags.get(E2E_TAG) == "true":
+            if _selected({t["Key"]: t["Value"] for t in stack.get("Tags", [])}, run_id):
                 stale.append(name)
     return stale
 
 
-def stale_e2e_roles(iam: Any, *, older_than: dt.timedelta, now: dt.datetime) -> list[str]:
+def stale_e2e_roles(
+    iam: Any, *, older_than: dt.timedelta, now: dt.datetime, run_id: str | None = None
+) -> list[str]:
     """The "role without the grant" roles (`ml-e2e-…-nogrant`, tagged) of killed runs."""
     stale: list[str] = []
     for page in iam.get_paginator("list_roles").paginate():
@@ -69,27 +78,44 @@ def stale_e2e_roles(iam: Any, *, older_than: dt.timedelta, now: dt.datetime) -> 
             if now - role["CreateDate"] < older_than:
                 continue
             tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
-            if tags.get(E2E_TAG) == "true":
+            if _selected(tags, run_id):
                 stale.append(name)
     return stale
 
 
-def delete_role(iam: Any, name: str) -> None:
-    """Delete the role and whatever a test may have attached to it; a gone role counts as gone."""
-    try:
-        for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
-        for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
-        iam.delete_role(RoleName=name)
-    except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] != "NoSuchEntity":
-            raise
+def delete_stacks(
+    cfn: Any, names: list[str], *, timeout_seconds: float, poll_seconds: float = 10.0
+) -> list[str]:
+    """Start every deletion first, then wait for each: N stacks cost one delete's time, not N.
+    Returns one message per stack that failed (or was deleted only by retaining resources)."""
+    failures: list[str] = []
+    for name in names:
+        stack = describe_stack(cfn, name)
+        if stack is not None and stack["StackStatus"] not in (
+            "DELETE_FAILED",
+            "DELETE_IN_PROGRESS",
+        ):
+            cfn.delete_stack(StackName=stack["StackId"])
+    for name in names:
+        try:
+            delete_stack_and_wait(
+                cfn, name, timeout_seconds=timeout_seconds, poll_seconds=poll_seconds
+            )
+        except TeardownError as exc:
+            failures.append(f"stack {name}: {exc}")
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--older-than-hours", type=float, default=6.0)
+    parser.add_argument(
+        "--run-id",
+        default=None,
+        help="only this workflow run's stacks and roles, whatever their age",
+    )
+    parser.add_argument("--timeout-minutes", type=float, default=10.0)
+    parser.add_argument("--poll-seconds", type=float, default=10.0)
     parser.add_argument("--region", default=None)
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
@@ -97,28 +123,35 @@ def main(argv: list[str] | None = None) -> int:
     if session.get_credentials() is None:
         print("janitor: no AWS credentials; nothing checked", file=sys.stderr)
         return 2
-    cfn = session.client("cloudformation")
-    iam = session.client("iam")
-    older_than = dt.timedelta(hours=args.older_than_hours)
+    cfn = session.client("cloudformation", config=aws_config())
+    iam = session.client("iam", config=aws_config())
+    # A run's own resources go whatever their age; otherwise only those older than N hours.
+    older_than = dt.timedelta(0 if args.run_id else args.older_than_hours)
     now = dt.datetime.now(dt.UTC)
-    stale_stacks = stale_e2e_stacks(cfn, older_than=older_than, now=now)
-    stale_roles = stale_e2e_roles(iam, older_than=older_than, now=now)
-    failures = 0
-    for kind, name, delete in [
-        *(("stack", n, lambda n=n: delete_stack_and_wait(cfn, n)) for n in stale_stacks),
-        *(("role", n, lambda n=n: delete_role(iam, n)) for n in stale_roles),
-    ]:
-        print(f"janitor: {'would delete' if args.dry_run else 'deleting'} {kind} {name}")
-        if args.dry_run:
-            continue
-        try:
-            delete()
-        except Exception as exc:  # noqa: BLE001 - report every stack and role, then fail
-            failures += 1
-            print(f"janitor: {kind} {name}: {exc}", file=sys.stderr)
+    stacks = stale_e2e_stacks(cfn, older_than=older_than, now=now, run_id=args.run_id)
+    roles = stale_e2e_roles(iam, older_than=older_than, now=now, run_id=args.run_id)
+    verb = "would delete" if args.dry_run else "deleting"
+    for kind, names in (("stack", stacks), ("role", roles)):
+        for name in names:
+            print(f"janitor: {verb} {kind} {name}")
+    failures: list[str] = []
+    if not args.dry_run:
+        failures = delete_stacks(
+            cfn,
+            stacks,
+            timeout_seconds=args.timeout_minutes * 60,
+            poll_seconds=args.poll_seconds,
+        )
+        for name in roles:
+            try:
+                delete_role(iam, name)
+            except Exception as exc:  # noqa: BLE001 - report every role, then fail
+                failures.append(f"role {name}: {exc}")
+    for failure in failures:
+        print(f"janitor: {failure}", file=sys.stderr)
     print(
-        f"janitor: {len(stale_stacks)} stale e2e stack(s), {len(stale_roles)} stale e2e role(s), "
-        f"{failures} failed to delete"
+        f"janitor: {len(stacks)} e2e stack(s), {len(roles)} e2e role(s) "
+        f"{'of run ' + args.run_id if args.run_id else 'stale'}, {len(failures)} failed to delete"
     )
     return 1 if failures else 0
 
