@@ -91,6 +91,12 @@ def _missing(path: str) -> bool:
     )
 
 
+def _under(base: Path, path: str) -> str:
+    """`path` under `base`, relative to the root, a folder's trailing slash kept (git's
+    `cdk.out.*/` matches only folders, and these may not exist yet)."""
+    return (base / path).relative_to(ROOT).as_posix() + ("/" if path.endswith("/") else "")
+
+
 def _ignored_by_git(paths: list[str]) -> set[str]:
     """Paths .gitignore covers (build outputs like handler/model/model.so): named, not committed."""
     done = subprocess.run(
@@ -126,14 +132,12 @@ def test_every_repository_path_the_docs_name_exists() -> None:
         checked.append(path)
         if _missing(path):
             missing.append((item, path))
-    ignored = _ignored_by_git(
-        [(base / path).relative_to(ROOT).as_posix() for _, path in missing for base in PATH_BASES]
-    )
+    ignored = _ignored_by_git([_under(base, path) for _, path in missing for base in PATH_BASES])
     assert len(checked) > 50, "the docs name almost no paths: the extraction broke"
     assert [
         f"{item.where}: {path}"
         for item, path in missing
-        if not {(base / path).relative_to(ROOT).as_posix() for base in PATH_BASES} & ignored
+        if not {_under(base, path) for base in PATH_BASES} & ignored
     ] == []
 
 
