@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (150 if args.quick else 1000)
     parts_rounds = max(30, rounds // 5)
 
-    model = load_model(BUNDLED_MODEL, nthread=1)
+    model = load_model(BUNDLED_MODEL)
     with (
         open(os.devnull, "w") as devnull,
         deployment() as (system, deployed, deploy_seconds),
@@ -599,7 +599,7 @@ def main(argv: list[str] | None = None) -> None:
         f"requests, {args.load_runs} runs of each variant after one warm-up run, batches of "
         f"1-{MAX_ROWS_PER_REQUEST} jittered sample rows, one requests.Session and AWS4Auth "
         "per client thread; function concurrency "
-        f"{concurrency} environments, BOOSTER_NTHREAD=1; clients, HTTP server and moto share "
+        f"{concurrency} environments; clients, HTTP server and moto share "
         f"this process; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
         f"synth + deploy took {deploy_seconds:.1f} s. Percentiles are nearest-rank."
     )

@@ -73,7 +73,7 @@ class InferenceFunction(Construct):
             timeout=Duration.seconds(props.timeout_seconds),
             role=self.execution_role,
             log_group=self.log_group,
-            environment={"BOOSTER_NTHREAD": "1", "MAX_ROWS": str(props.max_rows)},
+            environment={"MAX_ROWS": str(props.max_rows)},
         )
         # CDK makes the function depend on the whole role construct, so that the log permissions
         # exist before the first invoke. Its role half repeats what the GetAtt in Role already

@@ -99,11 +99,10 @@ PACKAGES = {
             "tests/unit/test_loading.py",
             "tests/unit/test_logging.py",
             "tests/unit/test_model.py",
-            "tests/unit/test_model_format.py",
+            "tests/unit/test_model_cache.py",
             "tests/unit/test_parsing.py",
             "tests/unit/test_properties.py",
             "tests/unit/test_request_fast_path.py",
-            "tests/unit/test_ubjson_structure.py",
             # It compares the default model path with handler/model/, which the workspace's
             # layout moves (src/model/); other tests load the default model.
             "--deselect=tests/unit/test_model.py::test_bundled_model_used_when_model_path_env_unset",

@@ -21,7 +21,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 import xgboost as xgb
-from ml_handler.model_format import check_model_bytes
+from model_compiler.model_format import check_model_bytes
 raw = Path(sys.argv[1]).read_bytes()
 check_model_bytes(raw)
 booster = xgb.Booster()

@@ -33,7 +33,7 @@ _INFINITIES = (struct.pack("=f", math.inf), struct.pack("=f", -math.inf))
 
 
 class FloatRows:
-    """rows x width float32 values, row-major, NaN for missing: what both models take."""
+    """rows x width float32 values, row-major, NaN for missing: what the model takes."""
 
     __slots__ = ("rows", "values", "width")
 

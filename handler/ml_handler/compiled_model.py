@@ -10,16 +10,16 @@ import ctypes
 import os
 from array import array
 
-import orjson
-
 from .batch import FloatRows
-from .model import ModelLoadError, schema_metadata
+from .errors import ModelLoadError
 
 TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
 if TYPE_CHECKING:
-    from .model import StrPath
+    # A str or a pathlib.Path: the handler itself passes str (pathlib costs a cold start ~5 ms).
+    StrPath = str | os.PathLike[str]
 
-ABI_VERSION = 2
+# model_compiler's codegen.ABI_VERSION: the image holds no model_compiler to import it from.
+ABI_VERSION = 3
 _size_t = ctypes.c_size_t
 _void_p = ctypes.c_void_p
 # Output buffers are made by repeating this: ~40x faster than array("f", bytes(n)), which
@@ -28,16 +28,31 @@ _ZERO = array("f", [0.0])
 
 
 class CompiledModel:
-    """Serves predictions from model_compiler's library; the schema comes from its metadata."""
+    """Serves predictions from model_compiler's library; the schema comes from its accessors."""
 
-    def __init__(self, *, library: ctypes.CDLL, metadata: dict[str, object], path: StrPath) -> None:
+    def __init__(self, *, library: ctypes.CDLL, path: StrPath) -> None:
         self._library = library  # keeps the library loaded as long as the model lives
-        self.path = path
-        self.feature_names: tuple[str, ...] = tuple(metadata["feature_names"])  # type: ignore[arg-type]
-        self.feature_types: tuple[str, ...] = tuple(metadata["feature_types"])  # type: ignore[arg-type]
-        self.sha256 = str(metadata["model_sha256"])
-        self.xgboost_version = str(metadata["xgboost_version"])
-        self._width = len(self.feature_names)
+        self.path = path  # the file MODEL_PATH named: the library, or the model compiled into it
+        count = library.ml_num_features
+        count.restype = _size_t
+        self._width = width = count()
+        name_at = library.ml_feature_name
+        name_at.argtypes = (_size_t,)
+        name_at.restype = _void_p
+        name_size = library.ml_feature_name_size
+        name_size.argtypes = (_size_t,)
+        name_size.restype = _size_t
+        type_at = library.ml_feature_type
+        type_at.argtypes = (_size_t,)
+        type_at.restype = ctypes.c_char_p
+        library.ml_model_sha256.restype = ctypes.c_char_p
+        library.ml_xgboost_version.restype = ctypes.c_char_p
+        # Byte strings read once here: the schema costs init no JSON parser.
+        encoded = [ctypes.string_at(name_at(i), name_size(i)) for i in range(width)]
+        self.feature_names = tuple(name.decode("utf-8") for name in encoded)
+        self.feature_types = tuple(type_at(i).decode("utf-8") for i in range(width))
+        self.sha256: str = library.ml_model_sha256().decode("ascii")
+        self.xgboost_version: str = library.ml_xgboost_version().decode("utf-8")
         self._predict = library.ml_predict
         self._predict.argtypes = (_void_p, _size_t, _void_p)
         self._predict.restype = None
@@ -50,7 +65,6 @@ class CompiledModel:
         self._parse = library.ml_parse_batch
         self._parse.argtypes = (ctypes.c_char_p, _size_t, _void_p, _void_p, _size_t, _void_p)
         self._parse.restype = _size_t
-        encoded = [name.encode("utf-8") for name in self.feature_names]
         # Kept on the instance: the library reads these on every call.
         self._names = (ctypes.c_char_p * self._width)(*encoded)
         self._name_lengths = (_size_t * self._width)(*map(len, encoded))
@@ -96,29 +110,33 @@ class CompiledModel:
         return ctypes.string_at(text, length).decode("ascii")
 
     def metadata(self, *, max_rows: int) -> dict[str, object]:
-        return schema_metadata(self, xgboost_version=self.xgboost_version, max_rows=max_rows)
+        """The GET schema."""
+        return {
+            "features": [
+                {"name": name, "type": ftype}
+                for name, ftype in zip(self.feature_names, self.feature_types, strict=True)
+            ],
+            "model_sha256": self.sha256,
+            "xgboost_version": self.xgboost_version,
+            "max_rows": max_rows,
+        }
 
 
-def load_compiled(path: StrPath) -> CompiledModel:
+def load_compiled(path: StrPath, *, source: StrPath | None = None) -> CompiledModel:
+    """The library at `path`; `source`: the model file it was compiled from, when MODEL_PATH
+    named that."""
     try:
         library = ctypes.CDLL(os.path.realpath(path))
     except OSError as exc:
         raise ModelLoadError(f"cannot load compiled model {path}: {exc}") from exc
     try:
         abi_version = library.ml_abi_version
-        describe = library.ml_metadata
-        count_features = library.ml_num_features
+        abi_version.restype = ctypes.c_int
+        if abi_version() != ABI_VERSION:
+            raise ModelLoadError(
+                f"{path} has ABI version {abi_version()}; this handler needs {ABI_VERSION}: "
+                "recompile it with the model_compiler of this handler"
+            )
+        return CompiledModel(library=library, path=path if source is None else source)
     except AttributeError as exc:
         raise ModelLoadError(f"{path} is not a model_compiler library: {exc}") from exc
-    abi_version.restype = ctypes.c_int
-    if abi_version() != ABI_VERSION:
-        raise ModelLoadError(
-            f"{path} has ABI version {abi_version()}; this handler needs {ABI_VERSION}: "
-            "recompile it with the model_compiler of this handler"
-        )
-    describe.restype = ctypes.c_char_p
-    count_features.restype = _size_t
-    metadata = orjson.loads(describe())
-    if count_features() != len(metadata["feature_names"]):
-        raise ModelLoadError(f"{path}: metadata and library disagree on the feature count")
-    return CompiledModel(library=library, metadata=metadata, path=path)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 # Paths as str, through os.path: pathlib would cost a cold start about 5 ms of imports.
 MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "model")
 # The image holds the compiled library (built from model.ubj in the Dockerfile's builder stage);
-# a checkout holds model.ubj, served through xgboost unless compiled (see README).
+# a checkout holds model.ubj, compiled on first use into the model cache (ml_handler/model.py).
 LIBRARY_NAME = "model.so"
 MODEL_NAME = "model.ubj"
 BUNDLED_LIBRARY = os.path.join(MODEL_DIR, LIBRARY_NAME)
@@ -23,21 +23,32 @@ class HandlerConfig:
     """What the handler reads from its environment. A plain class: dataclasses imports inspect,
     which alone costs a cold start about 10 ms."""
 
-    __slots__ = ("max_rows", "model_path", "nthread")
+    __slots__ = ("max_rows", "model_cache_dir", "model_path")
 
-    def __init__(self, *, model_path: str, nthread: int, max_rows: int) -> None:
+    def __init__(self, *, model_path: str, max_rows: int, model_cache_dir: str) -> None:
         self.model_path = model_path
-        self.nthread = nthread
         self.max_rows = max_rows
+        self.model_cache_dir = model_cache_dir
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HandlerConfig:
         env = os.environ if env is None else env
         return cls(
             model_path=env.get("MODEL_PATH") or default_model_path(MODEL_DIR),
-            nthread=_positive_int(env, "BOOSTER_NTHREAD", 1),
             max_rows=_positive_int(env, "MAX_ROWS", DEFAULT_MAX_ROWS),
+            model_cache_dir=model_cache_dir(env),
         )
+
+
+def model_cache_dir(env: Mapping[str, str]) -> str:
+    """Where a model file named by MODEL_PATH is compiled: $MODEL_CACHE_DIR, else
+    $XDG_CACHE_HOME/cdk-ml-lambda/models (XDG_CACHE_HOME defaulting to ~/.cache). A leading ~
+    is expanded where it is used: the image, serving model.so, never needs it."""
+    explicit = env.get("MODEL_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = env.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return os.path.join(base, "cdk-ml-lambda", "models")
 
 
 def default_model_path(model_dir: str) -> str:

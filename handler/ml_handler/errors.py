@@ -1,4 +1,5 @@
-"""The one exception type that turns into a 4xx response."""
+"""The handler's exceptions: RequestError, the one that turns into a 4xx response, and
+ModelLoadError, which fails init."""
 
 from __future__ import annotations
 
@@ -31,3 +32,8 @@ class RequestError(Exception):
         if self.feature is not None:
             error["feature"] = self.feature
         return {"error": error}
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot serve requests (missing, unreadable, refused by the compiler, or a
+    library this handler cannot use); the message names the file and says why."""

@@ -1,80 +1,63 @@
-"""Loading a model: a compiled library (the image's default) or an XGBoost model file.
+"""Loading the model the handler serves: always a library built by model_compiler.
 
-Which one is decided by the file: ``*.so`` is model_compiler's library, served through ctypes
-with no numpy or xgboost; anything else is an XGBoost JSON/UBJSON model, served through xgboost
-(imported only then).
+``*.so`` is loaded as it is (the image's). Any other file is taken for an XGBoost JSON/UBJSON
+model, for development: model_compiler compiles it on first use into a cache keyed by the
+model's bytes and the compiler's sources (model_compiler/cache.py), so a checkout serves exactly
+what the image serves.
 """
 
 from __future__ import annotations
 
 import os
 
-# typing costs a cold start several milliseconds, and the type checker treats any constant
-# named TYPE_CHECKING as true.
-TYPE_CHECKING = False
+from .compiled_model import CompiledModel, load_compiled
+from .config import model_cache_dir
+from .errors import ModelLoadError
+
+TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
 if TYPE_CHECKING:
-    from array import array
-    from typing import Protocol
-
-    from .batch import FloatRows
-
-    # A str or a pathlib.Path: the handler itself passes str (pathlib costs a cold start ~5 ms).
-    StrPath = str | os.PathLike[str]
-
-    class Model(Protocol):
-        feature_names: tuple[str, ...]
-        feature_types: tuple[str, ...]
-        sha256: str
-        path: StrPath
-
-        def predict(self, matrix: FloatRows) -> array: ...
-
-        def predict_json(self, matrix: FloatRows) -> str: ...
-
-        def metadata(self, *, max_rows: int) -> dict[str, object]: ...
-
+    from .compiled_model import StrPath
 
 COMPILED_SUFFIX = ".so"
 
 
-class ModelLoadError(RuntimeError):
-    """The model file cannot serve requests (missing, unreadable, or without a schema)."""
-
-
-def schema_metadata(model: Model, *, xgboost_version: str, max_rows: int) -> dict[str, object]:
-    """The GET schema: identical whichever runtime serves the model."""
-    return {
-        "features": [
-            {"name": name, "type": ftype}
-            for name, ftype in zip(model.feature_names, model.feature_types, strict=True)
-        ],
-        "model_sha256": model.sha256,
-        "xgboost_version": xgboost_version,
-        "max_rows": max_rows,
-    }
-
-
-def load_model(path: StrPath, *, nthread: int) -> Model:
+def load_model(path: StrPath, *, cache_dir: str | None = None) -> CompiledModel:
+    """The model at `path`; cache_dir: where a model file is compiled (default: the config's)."""
     if os.fspath(path).endswith(COMPILED_SUFFIX):
         if not os.path.isfile(path):
             raise ModelLoadError(f"cannot read model file {path}: No such file or directory")
-        from .compiled_model import load_compiled
-
         return load_compiled(path)
+    if cache_dir is None:
+        cache_dir = model_cache_dir(os.environ)
+    return load_compiled(compile_on_first_use(path, cache_dir=cache_dir), source=path)
+
+
+def compile_on_first_use(path: StrPath, *, cache_dir: str) -> str:
+    """The cached library compiled from the XGBoost model file at `path`."""
     try:
         with open(path, "rb") as model_file:
             raw = model_file.read()
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror}") from exc
-    # The image serves the compiled library: the structural check is the xgboost path's alone.
-    from .model_format import ModelFormatError, check_model_bytes
-
     try:
-        # xgboost 3.2 calls std::terminate on an empty buffer and dies of SIGSEGV on a truncated
-        # UBJSON one: the process would end without a word, so check the structure first.
-        check_model_bytes(raw)
-    except ModelFormatError as exc:
-        raise ModelLoadError(f"{path} is not an XGBoost JSON/UBJSON model: {exc}") from exc
-    from .xgboost_model import load_xgboost_model
+        from pathlib import Path
 
-    return load_xgboost_model(path, raw, nthread=nthread)
+        from model_compiler.build import CompileError
+        from model_compiler.cache import cached_library
+        from model_compiler.forest import UnsupportedModel
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"{path} is an XGBoost model file, which this handler serves only compiled, and "
+            f"model_compiler is not importable here ({exc}): compile it with "
+            "`python -m model_compiler MODEL --out DIR` and set MODEL_PATH to DIR/model.so"
+        ) from exc
+    try:
+        return str(cached_library(raw, Path(os.path.expanduser(cache_dir))))
+    except UnsupportedModel as exc:
+        raise ModelLoadError(f"model_compiler cannot compile {path}: {exc}") from exc
+    except CompileError as exc:
+        raise ModelLoadError(f"cannot compile {path}: {exc}") from exc
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot compile {path} into the model cache {cache_dir}: {exc}"
+        ) from exc

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 
-import orjson
-
 from .errors import RequestError
 
 TYPE_CHECKING = False  # the type checker's constant, without importing typing at init
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    import orjson
 
 # Function URLs pass these through as text; everything else (and no content type) arrives
 # base64-encoded. We accept JSON, and no content type at all (curl --data-binary without -H).
@@ -53,6 +53,10 @@ def decode_body(body: str | None, *, is_base64: bool) -> str | bytes:
 
 
 def parse_json(raw: str | bytes) -> object:
+    # Imported on first use: a plain batch is read by the library and never gets here, and
+    # orjson's import (dataclasses, inspect, uuid, platform) is most of a cold start's imports.
+    import orjson
+
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import orjson
-
 from .errors import RequestError
 
 _JSON = {"content-type": "application/json"}
 
 
 def json_response(status: int, payload: object, headers: dict[str, str] | None = None) -> dict:
+    # GET and errors only: a plain POST's cold start never imports orjson (see parsing.py).
+    import orjson
+
     return {
         "statusCode": status,
         "headers": {**_JSON, **(headers or {})},

@@ -22,27 +22,28 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .batch import FloatRows
+    from .compiled_model import CompiledModel
     from .config import HandlerConfig
-    from .model import Model
 
 ALLOWED_METHODS = "GET, POST"
 
 
 class InferenceService:
-    def __init__(self, *, model: Model, max_rows: int, logger: RequestLogger | None = None) -> None:
+    def __init__(
+        self, *, model: CompiledModel, max_rows: int, logger: RequestLogger | None = None
+    ) -> None:
         self._model = model
         self._max_rows = max_rows
         self._names = model.feature_names
         self._name_set = frozenset(model.feature_names)
         self._metadata = model.metadata(max_rows=max_rows)
-        # The compiled model reads a plain batch straight into float32 rows; the xgboost path has
-        # no such reader and always takes the full parser.
-        self._parse_batch = getattr(model, "parse_batch", None)
+        # The library reads a plain batch straight into float32 rows (request_parse.c).
+        self._parse_batch = model.parse_batch
         self._logger = logger or RequestLogger()
 
     @classmethod
     def from_config(cls, config: HandlerConfig) -> InferenceService:
-        model = load_model(config.model_path, nthread=config.nthread)
+        model = load_model(config.model_path, cache_dir=config.model_cache_dir)
         return cls(model=model, max_rows=config.max_rows)
 
     def handle(self, event: Mapping[str, Any], context: Any) -> dict:
@@ -90,10 +91,9 @@ class InferenceService:
     def _parse(self, event: Mapping[str, Any]) -> FloatRows:
         check_content_type(event.get("headers") or {})
         raw = decode_body(event.get("body"), is_base64=bool(event.get("isBase64Encoded")))
-        if self._parse_batch is not None:
-            rows = self._parse_batch(raw, max_rows=self._max_rows)
-            if rows is not None:
-                return rows
+        rows = self._parse_batch(raw, max_rows=self._max_rows)
+        if rows is not None:
+            return rows
         return to_matrix(
             parse_json(raw),
             feature_names=self._names,

@@ -3,6 +3,7 @@ predictions are bit-identical to ``Booster.inplace_predict`` in float32.
 
     python -m model_compiler MODEL.ubj|MODEL.json --out DIR
 
-The library is what the image serves by default (see handler/Dockerfile); ``ml_handler`` loads it
-with ctypes, without numpy or xgboost.
+The library is all ``ml_handler`` serves, loaded with ctypes, without numpy or xgboost: the image
+holds one built by its Dockerfile; in development a model file named by MODEL_PATH is compiled on
+first use and cached (cache.py).
 """

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .codegen import generate_c
 from .forest import Forest, UnsupportedModel, parse_model_json
+from .model_format import ModelFormatError, check_model_bytes
 
 LIBRARY_NAME = "model.so"
 SOURCE_NAME = "model.c"
@@ -47,9 +48,18 @@ class CompiledArtifact:
 
 def model_json(raw: bytes) -> tuple[str, str | None]:
     """The model as JSON text, and the xgboost version that converted it (None: it was JSON)."""
+    try:
+        # xgboost 3.2 dies of SIGSEGV on a truncated UBJSON buffer (std::terminate on an empty
+        # one): the structure is checked before xgboost sees the bytes.
+        check_model_bytes(raw)
+    except ModelFormatError as exc:
+        raise UnsupportedModel(f"not an XGBoost JSON/UBJSON model: {exc}") from exc
     stripped = raw.lstrip()
     if stripped.startswith(b"{") and b'"learner"' in raw[:4096]:
-        return raw.decode("utf-8"), None
+        try:
+            return raw.decode("utf-8"), None
+        except UnicodeDecodeError as exc:
+            raise UnsupportedModel(f"not an XGBoost JSON model: it is not UTF-8 ({exc})") from exc
     # UBJSON (or anything else): xgboost itself reads it and dumps the documented JSON.
     try:
         import xgboost as xgb
@@ -61,7 +71,8 @@ def model_json(raw: bytes) -> tuple[str, str | None]:
     booster = xgb.Booster()
     try:
         booster.load_model(bytearray(raw))
-    except xgb.core.XGBoostError as exc:
+    except (xgb.core.XGBoostError, UnicodeDecodeError) as exc:
+        # UnicodeDecodeError: xgboost's message quotes the bad bytes and then fails to decode.
         raise UnsupportedModel(f"not an XGBoost JSON/UBJSON model: {exc}") from exc
     return booster.save_raw("json").decode("utf-8"), xgb.__version__
 
@@ -77,6 +88,18 @@ def compile_model(
     raw = model_path.read_bytes()
     if not raw:
         raise UnsupportedModel(f"{model_path} is empty")
+    return compile_bytes(raw, out_dir, cc=cc, target_args=target_args, extra_cflags=extra_cflags)
+
+
+def compile_bytes(
+    raw: bytes,
+    out_dir: Path,
+    *,
+    cc: str | None = None,
+    target_args: tuple[str, ...] = (),
+    extra_cflags: tuple[str, ...] = (),
+) -> CompiledArtifact:
+    """compile_model for a model already read: model.c and model.so in out_dir."""
     text, converter_version = model_json(raw)
     forest = parse_model_json(text)
     sha256 = hashlib.sha256(raw).hexdigest()

@@ -17,8 +17,9 @@ from importlib import resources
 from .float32 import c_literal
 from .forest import Forest, Node
 
-# 2: ml_parse_batch, the request fast path.
-ABI_VERSION = 2
+# 2: ml_parse_batch, the request fast path. 3: the schema through accessors (ml_feature_name,
+# ml_feature_type, ml_model_sha256, ml_xgboost_version), so the handler's init parses no JSON.
+ABI_VERSION = 3
 # Runtime support appended to every generated library, in this order.
 RUNTIME_SOURCES = ("support.c", "request_parse.c")
 # Rows walked through one tree before the next: a tree's code and nodes stay in cache for the
@@ -77,6 +78,7 @@ def generate_c(forest: Forest, *, model_sha256: str, xgboost_version: str) -> st
         "ML_EXPORT size_t ml_num_features(void) { return NUM_FEATURES; }",
         "ML_EXPORT size_t ml_num_trees(void) { return NUM_TREES; }",
         f"ML_EXPORT const char *ml_metadata(void) {{ return {_c_string(metadata)}; }}",
+        *_schema_accessors(forest, model_sha256=model_sha256, xgboost_version=xgboost_version),
         "",
         "/* rows x NUM_FEATURES float32 values in (row-major, NaN = missing); one float32 per row",
         " * out, overwritten. */",
@@ -93,6 +95,28 @@ def generate_c(forest: Forest, *, model_sha256: str, xgboost_version: str) -> st
         *(resources.files(__package__).joinpath(name).read_text() for name in RUNTIME_SOURCES),
     ]
     return "\n".join(parts) + "\n"
+
+
+def _schema_accessors(forest: Forest, *, model_sha256: str, xgboost_version: str) -> list[str]:
+    """The schema as C strings: the handler reads these at init without a JSON parser. A name's
+    length comes with it, so a name holding NUL survives."""
+    names = [name.encode("utf-8") for name in forest.feature_names]
+    return [
+        "static const char *const feature_names[NUM_FEATURES] = "
+        f"{{{', '.join(_c_bytes(name) for name in names)}}};",
+        "static const size_t feature_name_sizes[NUM_FEATURES] = "
+        f"{{{', '.join(str(len(name)) for name in names)}}};",
+        "static const char *const feature_types[NUM_FEATURES] = "
+        f"{{{', '.join(_c_bytes(kind.encode()) for kind in forest.feature_types)}}};",
+        "/* i < ml_num_features(): the caller's bound. */",
+        "ML_EXPORT const char *ml_feature_name(size_t i) { return feature_names[i]; }",
+        "ML_EXPORT size_t ml_feature_name_size(size_t i) { return feature_name_sizes[i]; }",
+        "ML_EXPORT const char *ml_feature_type(size_t i) { return feature_types[i]; }",
+        "ML_EXPORT const char *ml_model_sha256(void) "
+        f"{{ return {_c_bytes(model_sha256.encode())}; }}",
+        "ML_EXPORT const char *ml_xgboost_version(void) "
+        f"{{ return {_c_bytes(xgboost_version.encode())}; }}",
+    ]
 
 
 def _node_code(tree: tuple[Node, ...], index: int, *, depth: int) -> list[str]:
@@ -114,6 +138,13 @@ def _node_code(tree: tuple[Node, ...], index: int, *, depth: int) -> list[str]:
         *_node_code(tree, node.right, depth=depth + 1),
         f"{pad}}}",
     ]
+
+
+def _c_bytes(raw: bytes) -> str:
+    """A C string literal of exactly these bytes: octal escapes for all but plain ASCII (an octal
+    escape stops after three digits, so a digit after it cannot extend it)."""
+    plain = {*range(0x20, 0x7F)} - {ord("\\"), ord('"'), ord("?")}
+    return '"' + "".join(chr(b) if b in plain else f"\\{b:03o}" for b in raw) + '"'
 
 
 def _c_string(text: str) -> str:

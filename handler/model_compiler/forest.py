@@ -56,12 +56,15 @@ class Forest:
 def parse_model_json(text: str | bytes) -> Forest:
     """Read a model saved as JSON (``Booster.save_raw('json')`` or ``save_model('m.json')``)."""
     # Numbers stay text until nearest_float32 reads them: a double in between could round twice.
-    document = json.loads(text, parse_float=str)
     try:
+        document = json.loads(text, parse_float=str)
         learner = document["learner"]
         version = ".".join(str(part) for part in document["version"])
         return _forest(learner, version)
-    except (KeyError, TypeError, IndexError) as exc:
+    except UnsupportedModel:
+        raise
+    # ValueError: not JSON, or a number that is none (int("x"), a threshold beyond float32).
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
         raise UnsupportedModel(f"not an XGBoost JSON model (missing or malformed {exc})") from exc
 
 

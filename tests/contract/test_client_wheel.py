@@ -379,7 +379,7 @@ def test_ml_invoke_gets_the_handlers_predictions_from_the_stand_in(
 def _reference_predictions(model_path: Path, body: bytes) -> object:
     """The handler in-process, as the oracle for what the deployed function answers."""
     service = InferenceService(
-        model=load_model(model_path, nthread=1),
+        model=load_model(model_path),
         max_rows=DEFAULT_MAX_ROWS,
         logger=RequestLogger(io.StringIO()),
     )

@@ -112,9 +112,7 @@ def _assert_config_lands(synthesized: Any, case: ConfigCase) -> None:
             "Architectures": [case.value("architecture")],
             "MemorySize": case.value("memorySize"),
             "Timeout": case.value("timeoutSeconds"),
-            "Environment": {
-                "Variables": {"MAX_ROWS": str(case.value("maxRows")), "BOOSTER_NTHREAD": "1"}
-            },
+            "Environment": {"Variables": Match.exact({"MAX_ROWS": str(case.value("maxRows"))})},
         },
     )
     template.has_output("FunctionName", {"Value": {"Ref": function_id}})

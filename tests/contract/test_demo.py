@@ -25,7 +25,7 @@ def test_demo_prints_the_handlers_predictions_for_the_samples(
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    service = InferenceService(model=load_model(bundled_model_path, nthread=1), max_rows=10)
+    service = InferenceService(model=load_model(bundled_model_path), max_rows=10)
     expected = json.loads(
         service.handle(
             {

@@ -106,7 +106,7 @@ def reference(deployed: DeployedStack, bundled_model_path: Path) -> InferenceSer
     """The handler in-process, with the model and row limit the deployed function has."""
     max_rows = int(deployed.spec.environment.get("MAX_ROWS", DEFAULT_MAX_ROWS))
     return InferenceService(
-        model=load_model(bundled_model_path, nthread=1),
+        model=load_model(bundled_model_path),
         max_rows=max_rows,
         logger=RequestLogger(io.StringIO()),
     )

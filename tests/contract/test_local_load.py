@@ -70,7 +70,7 @@ def keys(system: LocalSystem, deployed: DeployedStack) -> Keys:
 def reference(deployed: DeployedStack, bundled_model_path: Path) -> InferenceService:
     """The handler in-process, with the model and row limit the deployed function has."""
     return InferenceService(
-        model=load_model(bundled_model_path, nthread=1),
+        model=load_model(bundled_model_path),
         max_rows=int(deployed.spec.environment.get("MAX_ROWS", DEFAULT_MAX_ROWS)),
         logger=RequestLogger(io.StringIO()),
     )

@@ -41,10 +41,9 @@ def test_function_memory_follows_context_when_configured(synth_configured):
     synth_configured.template.has_resource_properties(FUNCTION, {"MemorySize": 2048})
 
 
-def test_function_environment_caps_rows_and_threads_when_default(synth_template):
+def test_function_environment_caps_rows_and_holds_nothing_else_when_default(synth_template):
     synth_template.has_resource_properties(
-        FUNCTION,
-        {"Environment": {"Variables": {"BOOSTER_NTHREAD": "1", "MAX_ROWS": "10000"}}},
+        FUNCTION, {"Environment": {"Variables": Match.exact({"MAX_ROWS": "10000"})}}
     )
 
 

@@ -348,7 +348,7 @@ def _function(**properties: Any) -> dict[str, Any]:
         "Timeout": 30,
         "MemorySize": 1024,
         "Architectures": ["x86_64"],
-        "Environment": {"Variables": {"MAX_ROWS": "10000", "BOOSTER_NTHREAD": "1"}},
+        "Environment": {"Variables": {"MAX_ROWS": "10000", "LOG_LEVEL": "INFO"}},
         "Role": {"Fn::GetAtt": [ROLE, "Arn"]},
     }
     return {"Type": "AWS::Lambda::Function", "Properties": {**defaults, **properties}}
@@ -372,7 +372,7 @@ def test_summary_names_function_settings_without_widening_when_changed():
             "Role AppRoleAB12CD34.Arn → OtherRole.Arn",
             "environment MAX_ROWS 10000 → 5",
             "environment DEBUG (none) → 1",
-            "environment BOOSTER_NTHREAD 1 → (none)",
+            "environment LOG_LEVEL INFO → (none)",
         )
     )
 

@@ -77,7 +77,7 @@ def test_batch_at_configured_row_limit_is_answered(
     configured_deployment: Deployment, samples: list[dict[str, float]], bundled_model_path: Path
 ) -> None:
     body = _batch(samples, MAX_ROWS)
-    reference = InferenceService(model=load_model(bundled_model_path, nthread=1), max_rows=MAX_ROWS)
+    reference = InferenceService(model=load_model(bundled_model_path), max_rows=MAX_ROWS)
     event = {
         "requestContext": {"http": {"method": "POST"}},
         "headers": {"content-type": "application/json"},

@@ -35,7 +35,7 @@ def _event(method: str, body: str | None = None) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def reference_handler(bundled_model_path: Path) -> InferenceService:
     """The handler code run in-process on the same model: what the deployed one must answer."""
-    return InferenceService(model=load_model(bundled_model_path, nthread=1), max_rows=10_000)
+    return InferenceService(model=load_model(bundled_model_path), max_rows=10_000)
 
 
 def _reference(handler: InferenceService, method: str, body: str | None = None) -> Any:
@@ -64,7 +64,7 @@ def test_signed_get_returns_the_bundled_models_schema(
     with invoker_client(deployment) as client:
         metadata = client.metadata()
 
-    model = load_model(bundled_model_path, nthread=1)
+    model = load_model(bundled_model_path)
     assert [f["name"] for f in metadata["features"]] == list(model.feature_names)
     assert metadata["model_sha256"] == hashlib.sha256(bundled_model_path.read_bytes()).hexdigest()
     assert metadata["max_rows"] == 10_000

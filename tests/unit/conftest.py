@@ -1,5 +1,5 @@
 """Unit-layer fixtures: sockets blocked, a small model trained here (JSON, UBJ and compiled),
-services on both runtimes."""
+its service, and xgboost's Booster as the oracle."""
 
 from __future__ import annotations
 
@@ -12,14 +12,13 @@ import pytest_socket
 import xgboost as xgb
 from ml_handler.model import load_model
 from ml_handler.service import InferenceService
-from ml_handler.xgboost_model import LoadedModel
 from model_compiler.build import compile_model
 
 from tests.session_artifacts import shared_artifact
 from tests.unit.small_model import SMALL_MAX_ROWS, train_small_model
 
 if TYPE_CHECKING:
-    from ml_handler.model import Model
+    from ml_handler.compiled_model import CompiledModel
 
 
 @pytest.fixture(autouse=True)
@@ -42,14 +41,6 @@ def small_model_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
 
 
 @pytest.fixture(scope="session")
-def small_model(small_model_paths: dict[str, Path]) -> LoadedModel:
-    """The small model served through xgboost (the development path)."""
-    model = load_model(small_model_paths["ubj"], nthread=1)
-    assert isinstance(model, LoadedModel)
-    return model
-
-
-@pytest.fixture(scope="session")
 def small_library(
     small_model_paths: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
@@ -63,17 +54,14 @@ def small_library(
 
 
 @pytest.fixture(scope="session")
-def small_compiled(small_library: Path) -> Model:
-    return load_model(small_library, nthread=1)
+def small_compiled(small_library: Path) -> CompiledModel:
+    return load_model(small_library)
 
 
-@pytest.fixture(scope="session", params=["compiled", "xgboost"])
-def small_service(
-    request: pytest.FixtureRequest, small_model: LoadedModel, small_compiled: Model
-) -> InferenceService:
-    """The small model's service on each runtime: every contract test holds for both."""
-    model = small_compiled if request.param == "compiled" else small_model
-    return InferenceService(model=model, max_rows=SMALL_MAX_ROWS)
+@pytest.fixture(scope="session")
+def small_service(small_compiled: CompiledModel) -> InferenceService:
+    """The small model's service, as the image serves it."""
+    return InferenceService(model=small_compiled, max_rows=SMALL_MAX_ROWS)
 
 
 @pytest.fixture(scope="session")

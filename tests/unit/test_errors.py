@@ -157,9 +157,9 @@ def test_prediction_returned_for_json_or_absent_content_type(small_service, head
     assert response["statusCode"] == 200
 
 
-def test_too_many_rows_when_batch_exceeds_max_rows_env(small_model):
+def test_too_many_rows_when_batch_exceeds_max_rows_env(small_compiled):
     config = HandlerConfig.from_env({"MAX_ROWS": "3"})
-    service = InferenceService(model=small_model, max_rows=config.max_rows)
+    service = InferenceService(model=small_compiled, max_rows=config.max_rows)
     assert send(service, post([GOOD_ROW] * 3))["statusCode"] == 200
     response = send(service, post([GOOD_ROW] * 4))
     assert response["statusCode"] == 413

@@ -55,8 +55,8 @@ def test_get_reports_null_memory_when_context_value_is_not_a_number(small_servic
     assert facts["invoked_function_arn"] == ALIAS_ARN
 
 
-def test_post_response_carries_no_function_facts(small_service, small_model):
-    row = [0.0] * len(small_model.feature_names)
+def test_post_response_carries_no_function_facts(small_service, small_compiled):
+    row = [0.0] * len(small_compiled.feature_names)
 
     response = small_service.handle(post([row]), RuntimeContext())
 

@@ -1,5 +1,6 @@
-"""Loading a model inside the test, on each runtime: the schema GET reports, the attributes a
-caller may read, and the refusals at init.
+"""Loading a model inside the test, from each form MODEL_PATH may name (a library, or an XGBoost
+JSON/UBJSON file compiled on first use): the schema GET reports, the attributes a caller may
+read, and the refusals at init.
 
 The models here are loaded in each test rather than taken from the session fixtures on purpose:
 mutmut credits a call made while a session fixture is set up to the first test that asked for
@@ -25,7 +26,7 @@ from model_compiler.codegen import ABI_VERSION
 from tests.unit.events import FakeContext, function_url_event, post
 from tests.unit.small_model import FEATURE_TYPES, FEATURES, training_data
 
-RUNTIMES = ["ubj", "json", "compiled"]
+MODEL_FILES = ["ubj", "json", "compiled"]
 
 
 @pytest.fixture
@@ -39,9 +40,9 @@ def get_schema(service: InferenceService) -> dict[str, object]:
     return json.loads(response["body"])
 
 
-@pytest.mark.parametrize("model_file", RUNTIMES, indirect=True)
-def test_schema_describes_loaded_model_on_each_runtime(model_file, small_model_paths):
-    model = load_model(model_file, nthread=1)
+@pytest.mark.parametrize("model_file", MODEL_FILES, indirect=True)
+def test_schema_describes_loaded_model_for_each_model_file(model_file, small_model_paths):
+    model = load_model(model_file)
     service = InferenceService(model=model, max_rows=17)
     schema = get_schema(service)
     assert schema["features"] == [
@@ -59,10 +60,10 @@ def test_schema_describes_loaded_model_on_each_runtime(model_file, small_model_p
     )
 
 
-@pytest.mark.parametrize("model_file", RUNTIMES, indirect=True)
+@pytest.mark.parametrize("model_file", MODEL_FILES, indirect=True)
 def test_predictions_match_booster_right_after_loading(model_file, reference_booster):
     batch = [[1.5, None, -3.0, 20.0, 1], [None] * len(FEATURES), [0.25, 2.0, 9.5, -4.0, 0]]
-    service = InferenceService(model=load_model(model_file, nthread=1), max_rows=8)
+    service = InferenceService(model=load_model(model_file), max_rows=8)
     response = service.handle(post(batch), FakeContext())
     assert response["statusCode"] == 200, response["body"]
     expected = reference_booster.inplace_predict(np.array(batch, dtype=np.float32))
@@ -75,7 +76,7 @@ def test_feature_types_reported_as_float_when_model_has_none(tmp_path):
     assert booster.feature_types is None  # the case under test
     path = tmp_path / "untyped.ubj"
     booster.save_model(path)
-    schema = get_schema(InferenceService(model=load_model(path, nthread=1), max_rows=4))
+    schema = get_schema(InferenceService(model=load_model(path), max_rows=4))
     assert [feature["type"] for feature in schema["features"]] == ["float"] * len(FEATURES)
     assert [feature["name"] for feature in schema["features"]] == list(FEATURES)
 
@@ -84,7 +85,7 @@ def test_feature_types_reported_as_float_when_model_has_none(tmp_path):
 def test_model_load_error_names_file_when_model_file_missing(tmp_path, name):
     path = tmp_path / name
     with pytest.raises(ModelLoadError, match="cannot read model file") as raised:
-        load_model(path, nthread=1)
+        load_model(path)
     assert str(path) in str(raised.value)
 
 
@@ -92,7 +93,7 @@ def test_model_load_error_names_file_when_model_path_is_a_directory(tmp_path):
     folder = tmp_path / "model.json"
     folder.mkdir()
     with pytest.raises(ModelLoadError, match="cannot read model file") as raised:
-        load_model(folder, nthread=1)
+        load_model(folder)
     assert str(folder) in str(raised.value)
 
 
@@ -110,18 +111,9 @@ def shared_library(folder: Path, source: str) -> Path:
 
 def impostor(*, abi: int, features: int) -> str:
     """C for a library with model_compiler's entry points whose answers are chosen by the test."""
-    metadata = json.dumps(
-        {
-            "feature_names": list(FEATURES),
-            "feature_types": list(FEATURE_TYPES),
-            "model_sha256": "0" * 64,
-            "xgboost_version": xgb.__version__,
-        }
-    )
     return f"""
 #include <stddef.h>
 int ml_abi_version(void) {{ return {abi}; }}
-const char *ml_metadata(void) {{ return {json.dumps(metadata)}; }}
 size_t ml_num_features(void) {{ return {features}; }}
 void ml_predict(const float *rows, size_t count, float *out) {{ }}
 size_t ml_format_json(const float *predictions, size_t count, char *text) {{ return 0; }}
@@ -131,7 +123,7 @@ size_t ml_format_json(const float *predictions, size_t count, char *text) {{ ret
 def test_model_load_error_when_library_abi_version_differs(tmp_path):
     path = shared_library(tmp_path, impostor(abi=ABI_VERSION + 98, features=len(FEATURES)))
     with pytest.raises(ModelLoadError, match=f"ABI version {ABI_VERSION + 98}") as raised:
-        load_model(path, nthread=1)
+        load_model(path)
     message = str(raised.value)
     assert str(path) in message
     # Says how to fix it, in full: the line a Lambda's init error shows.
@@ -141,32 +133,34 @@ def test_model_load_error_when_library_abi_version_differs(tmp_path):
     )
 
 
-def test_model_load_error_when_library_and_metadata_disagree_on_feature_count(tmp_path):
-    path = shared_library(tmp_path, impostor(abi=ABI_VERSION, features=len(FEATURES) - 1))
-    with pytest.raises(ModelLoadError, match="feature count") as raised:
-        load_model(path, nthread=1)
+def test_model_load_error_when_library_of_this_abi_lacks_the_schema_accessors(tmp_path):
+    # ml_feature_name and the rest are ABI 3's: a library claiming the version must have them.
+    path = shared_library(tmp_path, impostor(abi=ABI_VERSION, features=len(FEATURES)))
+    with pytest.raises(ModelLoadError, match="not a model_compiler library") as raised:
+        load_model(path)
     assert str(path) in str(raised.value)
+    assert "ml_feature_name" in str(raised.value)
 
 
 def test_model_load_error_names_file_when_library_is_not_loadable(tmp_path):
     path = tmp_path / "model.so"
     path.write_bytes(b"\x7fELF but not really a shared object")
     with pytest.raises(ModelLoadError, match="cannot load compiled model") as raised:
-        load_model(path, nthread=1)
+        load_model(path)
     assert str(path) in str(raised.value)
 
 
 def test_model_load_error_names_file_when_library_is_not_from_model_compiler(tmp_path):
     path = shared_library(tmp_path, "int unrelated(void) { return 1; }")
     with pytest.raises(ModelLoadError, match="not a model_compiler library") as raised:
-        load_model(path, nthread=1)
+        load_model(path)
     assert str(path) in str(raised.value)
 
 
-@pytest.mark.parametrize(("name", "env"), [("ubj", {}), ("ubj", {"BOOSTER_NTHREAD": "2"})])
-def test_service_from_config_serves_model_named_by_env(small_model_paths, name, env):
+@pytest.mark.parametrize("name", ["ubj", "json"])
+def test_service_from_config_serves_model_named_by_env(small_model_paths, name):
     path = small_model_paths[name]
-    config = HandlerConfig.from_env({"MODEL_PATH": str(path), "MAX_ROWS": "3", **env})
+    config = HandlerConfig.from_env({"MODEL_PATH": str(path), "MAX_ROWS": "3"})
     service = InferenceService.from_config(config)
     schema = get_schema(service)
     assert schema["model_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -174,9 +168,9 @@ def test_service_from_config_serves_model_named_by_env(small_model_paths, name, 
     assert service.handle(post([[1, 2, 3, 4, 5]] * 4), FakeContext())["statusCode"] == 413
 
 
-@pytest.mark.parametrize("model_file", RUNTIMES, indirect=True)
+@pytest.mark.parametrize("model_file", MODEL_FILES, indirect=True)
 def test_predict_gives_float32_array_equal_to_predict_json(model_file, reference_booster):
-    model = load_model(model_file, nthread=1)
+    model = load_model(model_file)
     batch = [[1.5, None, -3.0, 20.0, 1], [None] * len(FEATURES), [0.25, 2.0, 9.5, -4.0, 0]]
     rows = to_matrix(
         batch, feature_names=FEATURES, feature_set=frozenset(FEATURES), max_rows=len(batch)
@@ -188,15 +182,6 @@ def test_predict_gives_float32_array_equal_to_predict_json(model_file, reference
     np.testing.assert_array_equal(np.frombuffer(predictions, dtype=np.float32), expected)
     as_float32 = np.array(json.loads(model.predict_json(rows)), dtype=np.float32)
     np.testing.assert_array_equal(as_float32, np.frombuffer(predictions, dtype=np.float32))
-
-
-def test_service_from_config_runs_the_booster_with_the_configured_threads(small_model_paths):
-    config = HandlerConfig.from_env(
-        {"MODEL_PATH": str(small_model_paths["ubj"]), "BOOSTER_NTHREAD": "2"}
-    )
-    service = InferenceService.from_config(config)
-    booster = service._model.booster  # type: ignore[attr-defined]
-    assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "2"
 
 
 @pytest.mark.parametrize(("present", "expected"), [(True, "model.so"), (False, "model.ubj")])
@@ -212,14 +197,14 @@ def test_default_model_path_is_the_library_when_the_folder_holds_one(tmp_path, p
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({}, (1, 10_000)),
-        ({"BOOSTER_NTHREAD": "", "MAX_ROWS": ""}, (1, 10_000)),
-        ({"BOOSTER_NTHREAD": "1", "MAX_ROWS": "1"}, (1, 1)),
+        ({}, 10_000),
+        ({"MAX_ROWS": ""}, 10_000),
+        ({"MAX_ROWS": "1"}, 1),
     ],
 )
 def test_handler_config_takes_one_as_the_lowest_count_when_read_from_env(env, expected):
     config = HandlerConfig.from_env({"MODEL_PATH": "m.ubj", **env})
-    assert (config.nthread, config.max_rows) == expected
+    assert config.max_rows == expected
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "XXXX", "1.5"])
@@ -231,7 +216,7 @@ def test_handler_config_names_the_variable_when_a_count_is_not_positive(raw):
 def test_compiled_model_reads_formats_and_checks_rows_right_after_loading(small_library):
     # Loaded in the test body: mutations of CompiledModel.__init__ meet this test (a
     # session-scoped model is built during some other test).
-    model = load_model(small_library, nthread=1)
+    model = load_model(small_library)
     fast = model.parse_batch("[[1.5,null,-3.0,20.0,1],[0,0,0,0,0]]", max_rows=4)  # type: ignore[attr-defined]
     assert fast is not None
     assert (fast.rows, fast.width) == (2, len(FEATURES))
@@ -241,3 +226,17 @@ def test_compiled_model_reads_formats_and_checks_rows_right_after_loading(small_
     short = type(fast)(fast.values[:-1], rows=2, width=len(FEATURES))
     with pytest.raises(ValueError, match=f"expected rows of {len(FEATURES)} values"):
         model.predict(short)
+
+
+def test_schema_reports_feature_names_byte_for_byte_whatever_they_hold(small_model_paths, tmp_path):
+    # NUL (the library gives each name's length), C escapes and trigraphs ("??!" is "|" in C99),
+    # an octal escape followed by a digit, non-ASCII (UTF-8): each reaches GET unchanged.
+    odd = ["a\x00b", "back\\slash", "what??!", "été", "\x011"]
+    document = json.loads(small_model_paths["json"].read_text())
+    document["learner"]["feature_names"] = odd
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(document))
+    model = load_model(path, cache_dir=str(tmp_path / "cache"))
+    assert model.feature_names == tuple(odd)
+    schema = get_schema(InferenceService(model=model, max_rows=2))
+    assert [feature["name"] for feature in schema["features"]] == odd

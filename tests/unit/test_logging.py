@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+import sys
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from ml_handler.service import InferenceService
 
 from tests.unit.events import FakeContext, function_url_event, post
@@ -86,14 +90,14 @@ def test_request_id_from_event_when_context_lacks_one(small_service, capsys):
 
 
 def test_internal_error_returns_500_with_request_id_and_logs_traceback(
-    small_model, monkeypatch, capsys
+    small_compiled, monkeypatch, capsys
 ):
-    service = InferenceService(model=small_model, max_rows=8)
+    service = InferenceService(model=small_compiled, max_rows=8)
 
     def broken_predict(*args, **kwargs):
-        raise RuntimeError("booster exploded")
+        raise RuntimeError("library exploded")
 
-    monkeypatch.setattr(small_model.booster, "inplace_predict", broken_predict)
+    monkeypatch.setattr(small_compiled, "predict", broken_predict)
     response = service.handle(
         secret_event("POST", json.dumps([[BODY_MARKER, 1, 2, 3, 0]])), FakeContext("req-500")
     )
@@ -110,7 +114,7 @@ def test_internal_error_returns_500_with_request_id_and_logs_traceback(
     (line,) = log_lines(out)
     assert (line["request_id"], line["status"], line["level"]) == ("req-500", 500, "ERROR")
     assert "Traceback" in line["traceback"]
-    assert "RuntimeError: booster exploded" in line["traceback"]
+    assert "RuntimeError: library exploded" in line["traceback"]
     for secret in SECRETS:
         assert secret not in out + err
 
@@ -175,3 +179,66 @@ def test_log_line_names_request_unknown_and_keeps_the_traceback_whole_when_nothi
     assert line["request_id"] == "unknown"
     assert line["level"] == "ERROR"
     assert line["traceback"].startswith("Traceback (most recent call last):\n  File ")
+
+
+@given(
+    # Printable ASCII with its quote and backslash (and DEL): the texts the plain line must not
+    # take as they are; any text; and what Lambda sends, a UUID.
+    request_id=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7F), max_size=12)
+    | st.text(max_size=40)
+    | st.uuids().map(str),
+    method=st.sampled_from(["POST", "GET", "PUT", "", 'P"OST', "G\\ET", "GÉT", "G\x7fET"]),
+    rows=st.integers(0, 10_000),
+    status=st.sampled_from([200, 400, 413, 500]),
+    duration_ms=st.floats()
+    | st.floats(0, 5)
+    | st.sampled_from([0.0, 0.0004, 0.0005, 0.001, 1e-05, 1e15, 1e16, 2.5e300, math.inf]),
+    error_code=st.none() | st.sampled_from(["invalid_json", "internal_error"]),
+)
+@example(request_id='r"1', method="POST", rows=1, status=200, duration_ms=1.0, error_code=None)
+@example(request_id="r\\1", method="POST", rows=1, status=200, duration_ms=1.0, error_code=None)
+def test_log_line_is_what_orjson_writes_whatever_the_values(
+    request_id, method, rows, status, duration_ms, error_code
+):
+    """Property: every line, whether written without orjson (a plain answered request) or by
+    it, is byte for byte orjson's serialization of the record (orjson is the oracle)."""
+    import io
+
+    import orjson
+    from ml_handler.logs import RequestLogger
+
+    stream = io.StringIO()
+    fields = {"request_id": request_id, "method": method, "rows": rows, "status": status}
+    RequestLogger(stream).request(**fields, duration_ms=duration_ms, error_code=error_code)
+    record = {
+        "level": "ERROR" if status >= 500 else "INFO",
+        "message": "request",
+        **fields,
+        "duration_ms": round(duration_ms, 3),
+    }
+    if error_code is not None:
+        record["error_code"] = error_code
+    assert stream.getvalue() == orjson.dumps(record).decode() + "\n"
+
+
+def test_log_line_of_an_answered_request_written_without_orjson(monkeypatch):
+    """A plain POST's cold start imports no JSON library: its line is written without orjson,
+    which is made unimportable here (the other paths, which need it, would raise)."""
+    import io
+
+    from ml_handler.logs import RequestLogger
+
+    monkeypatch.setitem(sys.modules, "orjson", None)
+    stream = io.StringIO()
+    RequestLogger(stream).request(
+        request_id="8c3f-11",
+        method="POST",
+        rows=2,
+        status=200,
+        duration_ms=0.04951,
+        error_code=None,
+    )
+    assert stream.getvalue() == (
+        '{"level":"INFO","message":"request","request_id":"8c3f-11","method":"POST","rows":2,'
+        '"status":200,"duration_ms":0.05}\n'
+    )

@@ -1,4 +1,5 @@
-"""Loading models: formats, refusals at init, the reference fixture, the bundled model, config."""
+"""Loading models: formats (compiled on first use), refusals at init, the reference fixture, the
+bundled model, config."""
 
 from __future__ import annotations
 
@@ -33,9 +34,7 @@ def test_predictions_identical_for_ubj_and_json_model_files(small_model_paths):
     batch = rng.normal(scale=4, size=(SMALL_MAX_ROWS, len(FEATURES))).round(4).tolist()
     batch[0] = [None] * len(FEATURES)
     answers = {
-        kind: predict_via(
-            InferenceService(model=load_model(path, nthread=1), max_rows=SMALL_MAX_ROWS), batch
-        )
+        kind: predict_via(InferenceService(model=load_model(path), max_rows=SMALL_MAX_ROWS), batch)
         for kind, path in small_model_paths.items()
     }
     assert answers["json"] == answers["ubj"]
@@ -46,7 +45,7 @@ def test_model_load_error_when_model_has_no_feature_names(tmp_path):
     path = tmp_path / "anonymous.json"
     train_small_model(feature_names=False).save_model(path)
     with pytest.raises(ModelLoadError, match="no feature names") as raised:
-        load_model(path, nthread=1)
+        load_model(path)
     assert str(path) in str(raised.value)
     assert "feature_names" in str(raised.value)  # says how to fix it
 
@@ -60,7 +59,7 @@ def test_model_load_error_at_init_when_model_path_env_names_anonymous_model(tmp_
 
 def test_model_load_error_when_model_file_missing(tmp_path):
     with pytest.raises(ModelLoadError, match="cannot read model file"):
-        load_model(tmp_path / "absent.ubj", nthread=1)
+        load_model(tmp_path / "absent.ubj")
 
 
 @pytest.mark.parametrize(
@@ -79,7 +78,7 @@ def test_model_load_error_when_file_is_not_a_model(tmp_path, content):
     path = tmp_path / "junk.json"
     path.write_bytes(content)
     with pytest.raises(ModelLoadError, match="not an XGBoost"):
-        load_model(path, nthread=1)
+        load_model(path)
 
 
 def test_reference_model_gives_documented_predictions_via_model_path_env(
@@ -97,12 +96,12 @@ def test_bundled_model_used_when_model_path_env_unset(monkeypatch, bundled_model
 
 
 def test_bundled_model_has_wine_features_in_order(bundled_model_path):
-    model = load_model(bundled_model_path, nthread=1)
+    model = load_model(bundled_model_path)
     assert list(model.feature_names) == WINE_FEATURES
 
 
 def test_bundled_model_answers_finite_predictions_for_samples(bundled_model_path, samples):
-    service = InferenceService(model=load_model(bundled_model_path, nthread=1), max_rows=10)
+    service = InferenceService(model=load_model(bundled_model_path), max_rows=10)
     answer = predict_via(service, samples)
     assert len(answer) == len(samples)
     # Wine quality is scored 0-10; a finite number outside that would be a broken model.
@@ -117,39 +116,23 @@ def test_bundled_model_card_describes_bundled_model(bundled_model_path):
 
 
 def test_metadata_hash_matches_model_file_bytes(bundled_model_path):
-    service = InferenceService(model=load_model(bundled_model_path, nthread=1), max_rows=7)
+    service = InferenceService(model=load_model(bundled_model_path), max_rows=7)
     metadata = json.loads(service.handle(function_url_event("GET"), FakeContext())["body"])
     assert metadata["model_sha256"] == hashlib.sha256(bundled_model_path.read_bytes()).hexdigest()
     assert [feature["name"] for feature in metadata["features"]] == WINE_FEATURES
     assert metadata["max_rows"] == 7
 
 
-def _nthread(path: Path, env: dict[str, str]) -> str:
-    config = HandlerConfig.from_env({"MODEL_PATH": str(path), **env})
-    model = load_model(config.model_path, nthread=config.nthread)
-    return json.loads(model.booster.save_config())["learner"]["generic_param"]["nthread"]
-
-
-def test_booster_nthread_defaults_to_one(small_model_paths):
-    assert _nthread(small_model_paths["ubj"], {}) == "1"
-
-
-def test_booster_nthread_taken_from_env(small_model_paths):
-    assert _nthread(small_model_paths["ubj"], {"BOOSTER_NTHREAD": "2"}) == "2"
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [("BOOSTER_NTHREAD", "0"), ("BOOSTER_NTHREAD", "two"), ("MAX_ROWS", "-5"), ("MAX_ROWS", "1.5")],
-)
-def test_config_error_when_env_value_not_positive_integer(name, value):
-    with pytest.raises(ValueError, match=name):
-        HandlerConfig.from_env({name: value})
+@pytest.mark.parametrize("value", ["0", "-5", "two", "1.5"])
+def test_config_error_when_env_value_not_positive_integer(value):
+    with pytest.raises(ValueError, match="MAX_ROWS"):
+        HandlerConfig.from_env({"MAX_ROWS": value})
 
 
 def test_config_defaults_when_env_empty():
     config = HandlerConfig.from_env({})
-    assert (config.nthread, config.max_rows) == (1, 10_000)
+    assert config.max_rows == 10_000
+    assert config.model_cache_dir == "~/.cache/cdk-ml-lambda/models"
 
 
 def test_predictions_served_for_single_feature_model(tmp_path):
@@ -160,7 +143,7 @@ def test_predictions_served_for_single_feature_model(tmp_path):
     booster = xgb.train({"max_depth": 2, "nthread": 1}, dtrain, num_boost_round=5)
     path = tmp_path / "one.json"
     booster.save_model(path)
-    service = InferenceService(model=load_model(path, nthread=1), max_rows=1000)
+    service = InferenceService(model=load_model(path), max_rows=1000)
     batch = [{"only feature": value} for value in (-1.0, 0.5, None)]
     expected = booster.inplace_predict(np.array([[-1.0], [0.5], [np.nan]], dtype=np.float32))
     for payload in (batch, [[-1.0], [0.5], [None]], batch * 200):

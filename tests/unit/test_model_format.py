@@ -1,5 +1,6 @@
-"""The structural check at init: a truncated or padded model file is refused with a message
-before xgboost sees it (xgboost 3.2 dies of SIGSEGV on a truncated UBJSON buffer)."""
+"""The structural check before xgboost reads a model (model_compiler, training's probe): a
+truncated or padded model file is refused with a message before xgboost sees it (xgboost 3.2
+dies of SIGSEGV on a truncated UBJSON buffer)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from ml_handler.model import ModelLoadError, load_model
-from ml_handler.model_format import ModelFormatError, check_model_bytes
+from model_compiler.model_format import ModelFormatError, check_model_bytes
 
 
 def test_structure_accepted_for_bundled_and_small_models(bundled_model_path, small_model_paths):
@@ -68,7 +69,7 @@ def test_model_load_error_names_file_when_bundled_model_truncated(
     path = tmp_path / "model.ubj"
     path.write_bytes(bundled_model_path.read_bytes()[:100])
     with pytest.raises(ModelLoadError, match=r"truncated") as raised:
-        load_model(path, nthread=1)
+        load_model(path, cache_dir=str(tmp_path / "cache"))
     assert str(path) in str(raised.value)
 
 

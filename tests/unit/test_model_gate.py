@@ -117,7 +117,7 @@ def _predict(service: InferenceService, batch: object) -> str:
 
 @pytest.fixture(scope="module")
 def bundled_service(bundled_model_path) -> InferenceService:
-    return InferenceService(model=load_model(bundled_model_path, nthread=1), max_rows=10_000)
+    return InferenceService(model=load_model(bundled_model_path), max_rows=10_000)
 
 
 @pytest.mark.parametrize("form", ["rows", "records"])

@@ -262,9 +262,7 @@ def test_own_model_imported_with_one_command_and_gate_holds(tmp_path, project_ro
     assert gate.check_reproducible(bundle) == "imported"
     assert bundle.card["feature_names"] == list(FEATURES)
     # The handler serves the imported model exactly as the golden file says.
-    service = InferenceService(
-        model=load_model(root / "handler/model/model.ubj", nthread=1), max_rows=1000
-    )
+    service = InferenceService(model=load_model(root / "handler/model/model.ubj"), max_rows=1000)
     rows = [row["features"] for row in bundle.golden["rows"]]
     response = service.handle(post(rows), FakeContext())
     assert json.loads(response["body"]) == [float(r["prediction"]) for r in bundle.golden["rows"]]

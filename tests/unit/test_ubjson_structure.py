@@ -8,7 +8,7 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from ml_handler.model_format import ModelFormatError, check_model_bytes
+from model_compiler.model_format import ModelFormatError, check_model_bytes
 
 # Integer markers: (marker, struct format, minimum, maximum), big-endian as UBJSON is.
 INTEGERS = [
