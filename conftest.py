@@ -113,6 +113,12 @@ def fixtures_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def samples(fixtures_dir: Path) -> list[dict[str, float]]:
-    """The two records-form requests that existing clients send (copied from the reference set)."""
-    return json.loads((fixtures_dir / "samples.json").read_text())
+def samples_path() -> Path:
+    """The two records-form requests that existing clients send (copied from the reference set);
+    product data: the demo and the benchmarks send them too."""
+    return ROOT / "data" / "samples.json"
+
+
+@pytest.fixture(scope="session")
+def samples(samples_path: Path) -> list[dict[str, float]]:
+    return json.loads(samples_path.read_text())

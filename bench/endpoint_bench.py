@@ -7,12 +7,14 @@ concurrent signed clients; prints markdown tables.
                                                     [--requests M] [--load-runs K]
 
 One run, one deployment (LocalSystem: moto + the local endpoint on 127.0.0.1): the direct call
-(InferenceService.handle in this process, on a prebuilt event) and the signed request through
-the endpoint (requests + AWS4Auth, one keep-alive session) are timed interleaved, round by
-round, so the machine's noise hits both alike; so are the same signed request with the
-endpoint's runtime swapped for the pipe-worker baseline (bench/pipe_runtime.py), and the cold
-starts of both kinds of environment. Not a test: it reports, it does not assert,
-except that both sides must answer the same predictions, or the timing would mean nothing.
+(InferenceService.handle in this process, on a prebuilt event, serving the very model.so that
+the endpoint's task root holds, so the difference is the endpoint's alone) and the signed
+request through the endpoint (requests + AWS4Auth, one keep-alive session) are timed
+interleaved, round by round, so the machine's noise hits both alike; so are the same signed
+request with the endpoint's runtime swapped for the pipe-worker baseline
+(bench/pipe_runtime.py), and the cold starts of both kinds of environment. Not a test: it
+reports, it does not assert, except that both sides must answer the same predictions, or the
+timing would mean nothing.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ from requests_aws4auth import AWS4Auth
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handler"))
 
-from ml_handler.config import BUNDLED_MODEL, DEFAULT_MAX_ROWS  # noqa: E402
+from ml_handler.compiled_model import load_compiled  # noqa: E402
+from ml_handler.config import DEFAULT_MAX_ROWS, LIBRARY_NAME  # noqa: E402
 from ml_handler.logs import RequestLogger  # noqa: E402
-from ml_handler.model import load_model  # noqa: E402
 from ml_handler.service import InferenceService  # noqa: E402
 
 from bench.pipe_runtime import PipeWorkerRuntime  # noqa: E402
+from bench.timing import fmt, interleaved  # noqa: E402
 from localurl.deploy import DeployedStack, LocalSystem  # noqa: E402
 from localurl.iam_policy import is_url_invoke_allowed  # noqa: E402
 from localurl.lambda_event import build_event  # noqa: E402
@@ -54,9 +57,7 @@ from localurl.sigv4_verify import verify_sigv4  # noqa: E402
 from localurl.url_auth import IamUrlAuthorizer  # noqa: E402
 
 STACK = "endpoint-bench"
-SAMPLES: list[dict[str, float]] = json.loads(
-    (ROOT / "tests" / "fixtures" / "samples.json").read_text()
-)
+SAMPLES: list[dict[str, float]] = json.loads((ROOT / "data" / "samples.json").read_text())
 SAMPLES_BODY = json.dumps(SAMPLES).encode()
 JSON_HEADERS = {"content-type": "application/json"}
 MAX_ROWS_PER_REQUEST = 12  # the load test's batches: 1..12 jittered sample rows
@@ -79,29 +80,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
-
-
-def fmt(seconds: float) -> str:
-    if abs(seconds) < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if abs(seconds) < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
-def interleaved(candidates: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Each round calls every candidate once, in a rotating order."""
-    names = list(candidates)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter
-    for index in range(rounds):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            call = candidates[name]
-            started = clock()
-            call()
-            samples[name].append(clock() - started)
-    return samples
 
 
 def direct_event(body: bytes) -> dict[str, Any]:
@@ -206,7 +184,7 @@ def latency(
     }
     interleaved(candidates, max(20, rounds // 10))  # warm
     try:
-        return interleaved(candidates, rounds)
+        return interleaved(candidates, rounds).samples
     finally:
         server.configure(deployed_target)
         session.close()
@@ -335,7 +313,7 @@ def breakdown(
         "invoke_pipe": invoker(baseline.runtime),
     }
     interleaved(candidates, 10)  # warm
-    return interleaved(candidates, rounds)
+    return interleaved(candidates, rounds).samples
 
 
 AS_DEPLOYED = "as deployed (policy cache 2 s)"
@@ -452,12 +430,14 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (150 if args.quick else 1000)
     parts_rounds = max(30, rounds // 5)
 
-    model = load_model(BUNDLED_MODEL)
     with (
         open(os.devnull, "w") as devnull,
         deployment() as (system, deployed, deploy_seconds),
     ):
         max_rows = int(deployed.spec.environment.get("MAX_ROWS", DEFAULT_MAX_ROWS))
+        # The library the endpoint's function serves: the image's, as the stand-in laid it out.
+        assert deployed.task_root is not None
+        model = load_compiled(deployed.task_root / "model" / LIBRARY_NAME)
         service = InferenceService(model=model, max_rows=max_rows, logger=RequestLogger(devnull))
         keys = assume(system, deployed.role_arn)
         with pipe_worker_baseline(system, deployed) as baseline:
@@ -489,7 +469,8 @@ def main(argv: list[str] | None = None) -> None:
     print("| measurement | p50 | p99 | n |")
     print("|---|---|---|---|")
     print(
-        f"| direct: `InferenceService.handle` in-process, prebuilt event | {fmt(p50['direct'])} "
+        "| direct: `InferenceService.handle` in-process on the endpoint's model.so, prebuilt "
+        f"event | {fmt(p50['direct'])} "
         f"| {fmt(p99['direct'])} | {len(direct)} |"
     )
     print(

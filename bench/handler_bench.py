@@ -1,5 +1,5 @@
-"""Handler overhead against the inplace_predict floor and a pandas tutorial handler, cold start,
-and the size of the image's dependencies; prints one markdown table.
+"""The compiled handler against the inplace_predict floor and a pandas tutorial handler, cold
+start, and the size of the image's dependencies; prints one markdown table.
 
     cd /work/main && python -m bench.handler_bench [--quick]
 
@@ -25,17 +25,26 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import xgboost as xgb
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLER_DIR = ROOT / "handler"
 sys.path.insert(0, str(HANDLER_DIR))
 
+from ml_handler.compiled_model import load_compiled  # noqa: E402
 from ml_handler.config import BUNDLED_MODEL  # noqa: E402
-from ml_handler.model import load_model  # noqa: E402
 from ml_handler.service import InferenceService  # noqa: E402
 
-from localurl.image_stages import build_stage, parse_stages  # noqa: E402
-from tests.unit import image_sim  # noqa: E402
+from bench.timing import fmt, interleaved  # noqa: E402
+from localurl.image import (  # noqa: E402
+    Image,
+    build_image,
+    build_stage,
+    context_files,
+    find_python,
+    python_version,
+    read_dockerfile,
+)
 
 SIZES = (1, 2, 100, 1000, 10000)
 # handler / floor, per batch size; 100 rows has no target of its own.
@@ -45,7 +54,7 @@ ABSOLUTE_TARGETS_S = {1: 50e-6}
 # Fresh interpreter to first POST answered, as a multiple of a bare `python -I -S -B -c pass`.
 COLD_START_RATIO_TARGET = 3.0
 IMAGE_MB_TARGET = 10.0
-SAMPLES = json.loads((ROOT / "tests" / "fixtures" / "samples.json").read_text())
+SAMPLES = json.loads((ROOT / "data" / "samples.json").read_text())
 
 
 class PandasHandler:
@@ -99,29 +108,6 @@ def event_for(body: str) -> dict:
     }
 
 
-@dataclass
-class Timings:
-    samples: dict[str, list[float]]
-
-    def median(self, name: str) -> float:
-        return statistics.median(self.samples[name])
-
-
-def interleaved(candidates: dict[str, Callable[[], object]], rounds: int) -> Timings:
-    """Each round calls every candidate once, in a rotating order."""
-    names = list(candidates)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter
-    for round_index in range(rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            call = candidates[name]
-            started = clock()
-            call()
-            samples[name].append(clock() - started)
-    return Timings(samples)
-
-
 def rounds_for(call: Callable[[], object], budget_s: float) -> int:
     started = time.perf_counter()
     call()
@@ -135,27 +121,27 @@ class Latency:
     floor: float
     compiled: float  # the image's path: the builder stage's model.so through ctypes
     # The same, called back to back: a warm execution environment's caches, as consecutive
-    # requests find them (interleaving with xgboost evicts the library's 400 trees from cache).
+    # requests find them (interleaving with the floor evicts the library's trees from cache).
     compiled_alone: float
     pandas: float
     pandas_floor: float
 
 
 def compiled_library() -> Path:
-    """The image's model.so, from the builder stage the simulated image replays (cached)."""
-    *builders, _final = parse_stages((HANDLER_DIR / "Dockerfile").read_text())
-    sent = image_sim.context_files(HANDLER_DIR)
-    (builder,) = builders
-    stage = build_stage(builder, context=HANDLER_DIR, sent=sent, cache_dir=image_sim.CACHE_DIR)
+    """The image's model.so, from the builder stage every image replay shares (cached)."""
+    (builder,) = read_dockerfile(HANDLER_DIR).builders
+    stage = build_stage(builder, context=HANDLER_DIR, sent=context_files(HANDLER_DIR))
     return stage / "build" / "model.so"
 
 
-def latency(quick: bool) -> list[Latency]:
-    import xgboost as xgb
+def image_for(python: str, scratch: str) -> Image:
+    return build_image(HANDLER_DIR, Path(scratch) / "task", python=python)
 
-    booster = xgb.Booster(model_file=str(BUNDLED_MODEL))
+
+def latency(quick: bool) -> list[Latency]:
+    booster = xgb.Booster(model_file=BUNDLED_MODEL)
     booster.set_param({"nthread": 1})
-    compiled = InferenceService(model=load_model(compiled_library()), max_rows=max(SIZES))
+    compiled = InferenceService(model=load_compiled(compiled_library()), max_rows=max(SIZES))
     baseline = PandasHandler(BUNDLED_MODEL)
     names = booster.feature_names or []
     results: list[Latency] = []
@@ -199,13 +185,11 @@ def latency(quick: bool) -> list[Latency]:
     return results
 
 
-# Init and the first request answered: a plain POST (the library's fast path), log line included.
+# To the first POST answered: init (imports, model load) and one plain request, as a cold start.
 OURS_COLD = (
-    "import ml_handler.app as app; "
-    "answer = app.lambda_handler({'requestContext': {'http': {'method': 'POST'}}, "
-    "'headers': {'content-type': 'application/json'}, 'body': '[[7.4,0.7,0,1.9,0.076,11,34,"
-    "0.9978,3.51,0.56,9.4,1,0]]', 'isBase64Encoded': False}, None); "
-    "assert answer['statusCode'] == 200, answer"
+    "import ml_handler.app as app\n"
+    "answer = app.lambda_handler({event!r}, None)\n"
+    "assert answer['statusCode'] == 200, answer\n"
 )
 PANDAS_COLD = (
     "import pandas as pd\n"
@@ -215,26 +199,32 @@ PANDAS_COLD = (
 )
 
 
-def cold_start(quick: bool) -> dict[str, float]:
-    """Fresh processes to a first POST answered: the image's (the simulated image's task root, the
-    image's Python 3.12, python -I -S: only what the image holds, compiled model.so), against a
-    bare interpreter; the tutorial's to a loaded model, in this environment."""
-    python = image_sim.find_python((3, 12))
+def image_python() -> str:
+    version = read_dockerfile(HANDLER_DIR).python_version
+    python = find_python(version) if version else None
     if python is None:
-        raise SystemExit("cold start needs Python 3.12 (pyenv) for the image's task root")
+        raise SystemExit(f"this measurement needs the image's Python {version} (pyenv)")
+    return python
+
+
+def cold_start(quick: bool) -> dict[str, float]:
+    """Fresh processes: the image's to its first POST answered (the image replayed into a task
+    root for the image's Python, python -I -S: only what the image holds, compiled model.so),
+    the tutorial's to a loaded model (in this environment)."""
+    python = image_python()
     with tempfile.TemporaryDirectory() as scratch:
-        image = image_sim.build_image(HANDLER_DIR, Path(scratch) / "task", python)
-        bootstrap = f"import sys; sys.path.insert(0, {str(image.task_root)!r}); {OURS_COLD}"
+        image = image_for(python, scratch)
+        event = event_for(json.dumps(SAMPLES))
+        bootstrap = (
+            f"import sys; sys.path.insert(0, {str(image.task_root)!r})\n"
+            + OURS_COLD.format(event=event)
+        )
         commands = {
             "python": ([python, "-I", "-S", "-B", "-c", "pass"], image.task_root),
             "compiled": ([python, "-I", "-S", "-B", "-c", bootstrap], image.task_root),
             "pandas": ([sys.executable, "-c", PANDAS_COLD.format(path=str(BUNDLED_MODEL))], ROOT),
         }
-        envs = {
-            "python": image_sim.runtime_env(image),
-            "compiled": image_sim.runtime_env(image),
-            "pandas": None,
-        }
+        envs = {"python": image.process_env(), "compiled": image.process_env(), "pandas": None}
         runs: dict[str, list[float]] = {name: [] for name in commands}
         repetitions = 3 if quick else 9
         for index in range(repetitions + 1):
@@ -258,12 +248,10 @@ def json_choice(quick: bool) -> list[tuple[str, float, float]]:
     Returns (measurement, orjson seconds, json seconds)."""
     import orjson
 
-    python = image_sim.find_python((3, 12))
-    if python is None:
-        raise SystemExit("the JSON comparison needs Python 3.12 (pyenv) for the image's task root")
+    python = image_python()
     rows: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory() as scratch:
-        image = image_sim.build_image(HANDLER_DIR, Path(scratch) / "task", python)
+        image = image_for(python, scratch)
         # What the handler imports anyway (ctypes, array, struct...) first: the marginal cost.
         base = f"import sys; sys.path.insert(0, {str(image.task_root)!r}); import ctypes, array"
         commands = {
@@ -308,7 +296,7 @@ def reader_choice(quick: bool) -> list[tuple[int, float, float]]:
     import orjson
     from ml_handler.batch import to_matrix
 
-    model = load_model(compiled_library())
+    model = load_compiled(compiled_library())
     names = model.feature_names
     name_set = frozenset(names)
     parse_batch = model.parse_batch
@@ -335,14 +323,13 @@ def reader_choice(quick: bool) -> list[tuple[int, float, float]]:
 
 
 def image_deps_mb() -> tuple[float, str]:
-    """du of the pip --target layer the Dockerfile builds, with the image's Python if present."""
-    dockerfile = image_sim.parse_dockerfile((HANDLER_DIR / "Dockerfile").read_text())
-    version = dockerfile.python_version
-    python = (image_sim.find_python(version) if version else None) or sys.executable
+    """du of the pip --target layer the Dockerfile builds (allocated blocks, MiB), for the
+    image's Python."""
+    python = image_python()
     with tempfile.TemporaryDirectory() as scratch:
-        image = image_sim.build_image(HANDLER_DIR, Path(scratch) / "task", python)
-        (layer,) = image.layers
-        return image_sim.directory_size_mb(layer), image_sim.python_version_of(python)
+        (layer,) = image_for(python, scratch).layers
+    size = sum(entry.lstat().st_blocks * 512 for entry in layer.rglob("*")) / 2**20
+    return size, python_version(python)
 
 
 def span(middle: float, values: list[float], show: Callable[[float], str]) -> str:
@@ -357,14 +344,6 @@ def span_of(values: list[float], pattern: str = "{:.3f}") -> str:
 
 def verdict(ratio: float, target: float) -> str:
     return "PASS" if ratio <= target else "MISS"
-
-
-def fmt_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -391,10 +370,10 @@ def main(argv: list[str] | None = None) -> None:
         goal, result = (f"≤ {target}", verdict(ratio, target)) if target else ("—", "—")
         print(
             f"| latency, {row.rows} row{'s' if row.rows > 1 else ''} "
-            f"| {fmt_time(statistics.median(r.floor for r in repeats))} "
-            f"| {span(compiled, [r.compiled for r in repeats], fmt_time)} "
+            f"| {fmt(statistics.median(r.floor for r in repeats))} "
+            f"| {span(compiled, [r.compiled for r in repeats], fmt)} "
             f"| {span(ratio, ratios, '{:.3f}'.format)} | {goal} | {result} "
-            f"| {fmt_time(statistics.median(r.pandas for r in repeats))} "
+            f"| {fmt(statistics.median(r.pandas for r in repeats))} "
             f"| {span_of([r.pandas / r.pandas_floor for r in repeats], '{:.2f}')} |"
         )
     for position, row in enumerate(runs[0]):
@@ -404,14 +383,13 @@ def main(argv: list[str] | None = None) -> None:
             middle = statistics.median(alone)
             print(
                 f"| latency, {row.rows} row{'s' if row.rows > 1 else ''}, back to back | — "
-                f"| {span(middle, alone, fmt_time)} | — | ≤ {fmt_time(absolute)} "
+                f"| {span(middle, alone, fmt)} | — | ≤ {fmt(absolute)} "
                 f"| {verdict(middle, absolute)} | — | — |"
             )
     if not args.latency_only:
         cold = cold_start(args.quick)
         spans = {
-            name: f"{fmt_time(cold[name])} ({fmt_time(cold[name + '_min'])}-"
-            f"{fmt_time(cold[name + '_max'])})"
+            name: f"{fmt(cold[name])} ({fmt(cold[name + '_min'])}-{fmt(cold[name + '_max'])})"
             for name in ("python", "compiled", "pandas")
         }
         cold_ratio = cold["compiled"] / cold["python"]
@@ -432,9 +410,7 @@ def main(argv: list[str] | None = None) -> None:
         print("| JSON parser for the image | orjson | json (stdlib) | json / orjson |")
         print("|---|---|---|---|")
         for measurement, ours, theirs in json_choice(args.quick):
-            print(
-                f"| {measurement} | {fmt_time(ours)} | {fmt_time(theirs)} | {theirs / ours:.2f} |"
-            )
+            print(f"| {measurement} | {fmt(ours)} | {fmt(theirs)} | {theirs / ours:.2f} |")
         print()
         print(
             "| request to float32 rows (compiled model) | fast path (ml_parse_batch) "
@@ -442,18 +418,18 @@ def main(argv: list[str] | None = None) -> None:
         )
         print("|---|---|---|---|")
         for size, fast, full in reader_choice(args.quick):
-            print(f"| {size} rows | {fmt_time(fast)} | {fmt_time(full)} | {full / fast:.2f} |")
+            print(f"| {size} rows | {fmt(fast)} | {fmt(full)} | {full / fast:.2f} |")
     print()
     print(
         f"Medians; {len(runs)} latency run(s), cells median (min-max) over runs; latency "
         f"interleaved per round (floor = Booster.inplace_predict on a prebuilt "
-        f"float32 array, nthread=1; compiled = InferenceService.handle on "
-        f"model.so, records body, JSON in and out, log line to /dev/null, "
-        f"interleaved with the floor; pandas = DataFrame + XGBRegressor(n_jobs=1).predict, "
-        f"against its own interleaved floor); cold start median (min-max) over repeats: compiled "
-        f"in the image's task root with Python 3.12, to a first plain POST answered (its floor: "
-        f"`python -I -S -B -c pass`), pandas with {sys.version.split()[0]} to a loaded model; "
-        f"JSON import: a fresh image process "
+        f"float32 array, nthread=1; compiled = InferenceService.handle on the image's model.so, "
+        f"records body, JSON in and out, log line to /dev/null, interleaved with the floor; "
+        f"pandas = DataFrame + XGBRegressor(n_jobs=1).predict, against its own interleaved "
+        f"floor); cold start median (min-max) over repeats: compiled to its first POST "
+        f"answered, in the image's task root "
+        f"with the image's Python (its floor: `python -I -S -B -c pass`), pandas with "
+        f"{sys.version.split()[0]}; JSON import: a fresh image process "
         f"importing it, less one that does not."
     )
 

@@ -53,7 +53,7 @@ exit codes:
      timeout
 
 examples:
-  python -m client --outputs-file outputs.json --body tests/fixtures/samples.json
+  python -m client --outputs-file outputs.json --body data/samples.json
   python -m client --outputs-file outputs.json --metadata
   cat rows.json | python -m client --url https://abc.lambda-url.eu-west-1.on.aws/ \\
       --role-arn arn:aws:iam::123456789012:role/Invoker --body -

@@ -17,7 +17,7 @@ from pathlib import Path
 from .deploy import LocalSystem
 from .moto_service import OPERATOR_KEY_ID, OPERATOR_SECRET
 
-DEFAULT_BODY = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "samples.json"
+DEFAULT_BODY = Path(__file__).resolve().parent.parent / "data" / "samples.json"
 
 
 def main(argv: list[str] | None = None) -> int:

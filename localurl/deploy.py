@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .dockerfile import read_image_spec
 from .function_spec import FunctionSpec, read_function_spec
-from .image_stages import stage_task_root
+from .image import build_image
 from .lambda_event import UrlIdentity
 from .moto_cfn_models import UrlRegistry
 from .moto_service import MotoAws
@@ -186,7 +185,6 @@ class LocalSystem:
     ) -> DeployedStack:
         stack_name = synthesized.stack_name
         spec = read_function_spec(synthesized.template)
-        image = read_image_spec(synthesized.image_asset_dir / "Dockerfile")
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         function_name = self._physical_id(stack_id, spec.function_logical_id)
         function_arn = self.moto.client("lambda").get_function(FunctionName=function_name)[
@@ -195,15 +193,16 @@ class LocalSystem:
         target_arn = f"{function_arn}:{spec.url_qualifier}" if spec.url_qualifier else function_arn
         (url_record,) = UrlRegistry.for_stack(stack_name)
         log_path = self.workdir / f"{stack_name}.log"
-        # What the image would hold: the builder stage's library, the final stage's COPYs.
-        task_root = stage_task_root(
-            synthesized.image_asset_dir, self.workdir / f"{stack_name}.task"
+        # What the image would hold: the builder stage's library, the final stage's steps (its
+        # pip pins checked against this interpreter, which runs the function).
+        image = build_image(
+            synthesized.image_asset_dir, self.workdir / f"{stack_name}.task", install=False
         )
         runtime = FunctionRuntime(
             FunctionRuntimeConfig(
-                code_dir=task_root,
+                code_dir=image.task_root,
                 handler=image.handler,
-                environment={**image.environment, **spec.environment},
+                environment={**image.env, **spec.environment},
                 timeout_seconds=spec.timeout_seconds,
                 memory_mb=spec.memory_mb,
                 function_name=function_name,
@@ -242,7 +241,7 @@ class LocalSystem:
             function_arn=target_arn,
             spec=spec,
             log_path=log_path,
-            task_root=task_root,
+            task_root=image.task_root,
         )
         self._running[stack_name] = _Running(deployed=deployed, server=server, runtime=runtime)
         return deployed

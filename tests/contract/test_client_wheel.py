@@ -333,13 +333,13 @@ def test_ml_invoke_gets_the_handlers_predictions_from_the_stand_in(
     client_venv: ClientVenv,
     system: LocalSystem,
     deployed: DeployedStack,
-    fixtures_dir: Path,
+    samples_path: Path,
     bundled_model_path: Path,
 ) -> None:
     """GIVEN the app deployed to the local stand-in (AuthType AWS_IAM, moto's STS and IAM)
     WHEN the installed `ml-invoke` is given the URL, the invoker role and operator keys
     THEN it assumes the role, signs, and prints what the handler computes for the samples."""
-    body = (fixtures_dir / "samples.json").read_bytes()
+    body = samples_path.read_bytes()
     result = subprocess.run(
         [
             str(client_venv.ml_invoke),

@@ -20,6 +20,7 @@ from requests_aws4auth import AWS4Auth
 
 from localurl.deploy import DeployedStack, LocalSystem
 from localurl.synth import SynthesizedStack
+from tests.aws_spec import STACK_MEMORY_MB, STACK_TIMEOUT_SECONDS
 
 PROBE_MODULE = "context_probe"
 PROBE_CODE = """
@@ -59,6 +60,9 @@ def probed(
     context = tmp_path_factory.mktemp("probe") / "asset"
     shutil.copytree(synthesized.image_asset_dir, context)
     (context / f"{PROBE_MODULE}.py").write_text(PROBE_CODE)
+    # Sent to the build, as Docker would send it: the staged .dockerignore keeps a list.
+    with (context / ".dockerignore").open("a") as ignore:
+        ignore.write(f"\n!{PROBE_MODULE}.py\n")
     dockerfile = context / "Dockerfile"
     original = dockerfile.read_text()
     real_cmd = '"ml_handler.app.lambda_handler"'
@@ -145,8 +149,8 @@ def test_handler_sees_the_real_lambda_context_of_the_url_invocation(
             context["invoked_function_arn"] == probed.function_arn == f"{function_arn}:{qualifier}"
         )
         # Invoked in the millisecond the deadline was set, the whole timeout remains.
-        assert 0 < context["remaining_ms"] <= probed.spec.timeout_seconds * 1000
-        assert context["memory_limit_in_mb"] == str(probed.spec.memory_mb)
+        assert 0 < context["remaining_ms"] <= STACK_TIMEOUT_SECONDS * 1000
+        assert context["memory_limit_in_mb"] == str(STACK_MEMORY_MB)
         assert context["function_name"] == function_name
         assert context["function_version"] == version
         assert context["log_group_name"] == log_group

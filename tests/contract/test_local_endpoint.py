@@ -39,15 +39,15 @@ from localurl.__main__ import serve_instructions
 from localurl.deploy import DeployedStack, LocalSystem
 from localurl.iam_policy import INVOKE_ACTION, INVOKE_URL_ACTION
 from localurl.moto_service import DEFAULT_REGION
-from localurl.response_mapping import MAX_PAYLOAD_BYTES
-from localurl.sigv4_verify import (
+from localurl.synth import SynthesizedStack
+from localurl.url_auth import IamUrlAuthorizer
+from tests.aws_spec import (
+    INVOKE_PAYLOAD_BYTES,
     MSG_EXPIRED_TOKEN,
     MSG_FORBIDDEN,
     MSG_INVALID_TOKEN,
     MSG_SIGNATURE_MISMATCH,
 )
-from localurl.synth import SynthesizedStack
-from localurl.url_auth import IamUrlAuthorizer
 from tests.contract import docs_text
 
 STACK = "local-endpoint-contract"
@@ -113,8 +113,8 @@ def reference(deployed: DeployedStack, bundled_model_path: Path) -> InferenceSer
 
 
 @pytest.fixture(scope="module")
-def samples_body(fixtures_dir: Path) -> bytes:
-    return (fixtures_dir / "samples.json").read_bytes()
+def samples_body(samples_path: Path) -> bytes:
+    return samples_path.read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -617,7 +617,7 @@ def test_request_is_refused_with_413_when_body_exceeds_6_mb(
     THEN the first is answered by the handler, the second is 413 from the endpoint, in AWS's
     body shape, and never reaches the handler (no log line with its request id)."""
     within = _padded(samples_body, 5 * 1024 * 1024)
-    beyond = _padded(samples_body, MAX_PAYLOAD_BYTES + 4096)
+    beyond = _padded(samples_body, INVOKE_PAYLOAD_BYTES + 4096)
     assert len(beyond) > 6 * 1024 * 1024  # past Lambda's 6 MiB (6291456-byte) payload limit
 
     control = signed_post(keys, deployed.endpoint_url, within)
@@ -643,7 +643,7 @@ def test_payload_limit_applies_to_the_event_when_escaping_grows_the_body(
     whitespace (nothing to escape), and the samples plus a string of escaped quotes (each `\\"`
     is two bytes in the body and four in the event's JSON) THEN the first is answered and the
     second is refused with 413, as Lambda checks its 6 MB limit on the event, not the body."""
-    size = MAX_PAYLOAD_BYTES - 64 * 1024
+    size = INVOKE_PAYLOAD_BYTES - 64 * 1024
     plain = _padded(samples_body, size)
     filler = b',"' + b'\\"' * ((size - len(samples_body) - 3) // 2)
     quoted = (

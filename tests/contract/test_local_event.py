@@ -16,7 +16,7 @@ from localurl.lambda_event import (
     invoke_payload_bytes,
     is_text_content,
 )
-from localurl.response_mapping import MAX_PAYLOAD_BYTES
+from tests.aws_spec import INVOKE_PAYLOAD_BYTES
 
 # AWS's example request, rebuilt: the same method, path, query, headers, cookies, body and caller.
 DOC_TIME_EPOCH = 1583348638.390
@@ -182,9 +182,9 @@ def test_payload_limit_edge_is_6291456_event_bytes() -> None:
     """GIVEN events of exactly 6 MiB and one byte more THEN the local URL's check (the one the
     server applies) admits the first and refuses the second."""
     overhead = invoke_payload_bytes(_json_event(b"[]"))
-    at_limit = _json_event(b"[" + b" " * (MAX_PAYLOAD_BYTES - overhead) + b"]")
-    over = _json_event(b"[" + b" " * (MAX_PAYLOAD_BYTES - overhead + 1) + b"]")
+    at_limit = _json_event(b"[" + b" " * (INVOKE_PAYLOAD_BYTES - overhead) + b"]")
+    over = _json_event(b"[" + b" " * (INVOKE_PAYLOAD_BYTES - overhead + 1) + b"]")
 
-    assert invoke_payload_bytes(at_limit) == MAX_PAYLOAD_BYTES == 6291456
+    assert invoke_payload_bytes(at_limit) == INVOKE_PAYLOAD_BYTES
     assert not exceeds_payload_limit(at_limit)
     assert exceeds_payload_limit(over)

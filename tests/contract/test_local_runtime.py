@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from localurl.response_mapping import MAX_PAYLOAD_BYTES, map_invocation
+from localurl.response_mapping import map_invocation
 from localurl.runtime import (
     INVALID_RESPONSE,
     FunctionRuntime,
     FunctionRuntimeConfig,
     Invocation,
 )
-from localurl.runtime_api import MAX_RESPONSE_BYTES
+from tests.aws_spec import INVOKE_PAYLOAD_BYTES, RUNTIME_API_RESPONSE_BYTES
 
 ALIAS_ARN = "arn:aws:lambda:us-east-1:123456789012:function:fn:Dev"
 TIMEOUT_SECONDS = 1.5
@@ -287,11 +287,13 @@ def test_response_over_the_runtime_api_limit_fails_like_lambda(runtime: Function
     """GIVEN return values serializing to exactly the Runtime API's limit and one byte more
     THEN the first reaches the stand-in whole, the second fails as Function.ResponseSizeTooLarge
     (502) and its environment is replaced (the runtime client exits on the 413)."""
-    fits = runtime.invoke({"kind": "raw_size", "size": MAX_RESPONSE_BYTES}, request_id="r0")
+    fits = runtime.invoke({"kind": "raw_size", "size": RUNTIME_API_RESPONSE_BYTES}, request_id="r0")
     assert fits.error is None
-    assert len(fits.result) == MAX_RESPONSE_BYTES - 2
+    assert len(fits.result) == RUNTIME_API_RESPONSE_BYTES - 2
     pid = runtime.invoke({"kind": "pid"}, request_id="r1").result["pid"]
-    over = runtime.invoke({"kind": "raw_size", "size": MAX_RESPONSE_BYTES + 1}, request_id="r2")
+    over = runtime.invoke(
+        {"kind": "raw_size", "size": RUNTIME_API_RESPONSE_BYTES + 1}, request_id="r2"
+    )
     assert over.error == "Function.ResponseSizeTooLarge"
     assert map_invocation(over).status == 502
     assert runtime.invoke({"kind": "pid"}, request_id="r3").result["pid"] != pid
@@ -412,7 +414,7 @@ def test_malformed_structured_result_maps_to_502() -> None:
 
 
 def test_response_over_6_mb_maps_to_413(runtime: FunctionRuntime) -> None:
-    outcome = runtime.invoke({"kind": "big", "size": MAX_PAYLOAD_BYTES + 1}, request_id="r")
+    outcome = runtime.invoke({"kind": "big", "size": INVOKE_PAYLOAD_BYTES + 1}, request_id="r")
     assert map_invocation(outcome).status == 413
-    under = runtime.invoke({"kind": "big", "size": MAX_PAYLOAD_BYTES - 1024}, request_id="r")
+    under = runtime.invoke({"kind": "big", "size": INVOKE_PAYLOAD_BYTES - 1024}, request_id="r")
     assert map_invocation(under).status == 200

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from localurl.runtime_api import (
-    MAX_RESPONSE_BYTES,
     InvocationRequest,
     RuntimeApi,
     RuntimeFailure,
     RuntimeResponse,
 )
+from tests.aws_spec import RUNTIME_API_RESPONSE_BYTES
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:fn:Dev"
 NEXT = "/2018-06-01/runtime/invocation/next"
@@ -137,13 +137,17 @@ def test_error_is_reported_with_its_type_from_header_or_body(api: RuntimeApi) ->
 
 
 def test_response_over_the_limit_is_refused_with_413(api: RuntimeApi) -> None:
-    """GIVEN two invocations WHEN the runtime posts exactly MAX_RESPONSE_BYTES, then one byte
-    more THEN 202, then 413 RequestEntityTooLarge and the invocation fails as Lambda reports it."""
+    """GIVEN two invocations WHEN the runtime posts exactly the Runtime API's limit, then one
+    byte more THEN 202, then 413 RequestEntityTooLarge and the invocation fails as Lambda
+    reports it."""
     at_limit = api.submit(request("fits"))
     over = api.submit(request("too-big"))
     call(api, "GET", NEXT)
     status, _, _ = call(
-        api, "POST", "/2018-06-01/runtime/invocation/fits/response", b"x" * MAX_RESPONSE_BYTES
+        api,
+        "POST",
+        "/2018-06-01/runtime/invocation/fits/response",
+        b"x" * RUNTIME_API_RESPONSE_BYTES,
     )
     assert status == 202
     assert not api.refused_runtime
@@ -152,13 +156,16 @@ def test_response_over_the_limit_is_refused_with_413(api: RuntimeApi) -> None:
         api,
         "POST",
         "/2018-06-01/runtime/invocation/too-big/response",
-        b"x" * (MAX_RESPONSE_BYTES + 1),
+        b"x" * (RUNTIME_API_RESPONSE_BYTES + 1),
     )
     assert status == 413
-    assert json.loads(body)["errorType"] == "RequestEntityTooLarge"
+    assert json.loads(body) == {
+        "errorMessage": "Exceeded maximum allowed payload size (6291556 bytes).",
+        "errorType": "RequestEntityTooLarge",
+    }
     assert api.refused_runtime
     assert isinstance(at_limit.outcome, RuntimeResponse)
-    assert len(at_limit.outcome.payload) == MAX_RESPONSE_BYTES
+    assert len(at_limit.outcome.payload) == RUNTIME_API_RESPONSE_BYTES
     assert isinstance(over.outcome, RuntimeFailure)
     assert over.outcome.error_type == "Function.ResponseSizeTooLarge"
 

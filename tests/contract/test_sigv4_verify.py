@@ -21,14 +21,16 @@ from hypothesis import strategies as st
 from requests_aws4auth import AWS4Auth
 
 from localurl.sigv4_verify import (
-    MSG_EXPIRED_TOKEN,
-    MSG_FORBIDDEN,
-    MSG_INVALID_TOKEN,
-    MSG_SIGNATURE_MISMATCH,
     AuthFailure,
     Credentials,
     VerifiedCaller,
     verify_sigv4,
+)
+from tests.aws_spec import (
+    MSG_EXPIRED_TOKEN,
+    MSG_FORBIDDEN,
+    MSG_INVALID_TOKEN,
+    MSG_SIGNATURE_MISMATCH,
 )
 
 REGION = "us-east-1"

@@ -10,6 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -17,7 +19,9 @@ import pytest
 from ml_handler.config import HandlerConfig
 from ml_handler.service import InferenceService
 
-from tests.unit import image_runtime, image_sim
+from localurl import image as image_model
+from localurl.image import Dockerfile, Image, ImageBuildError, build_image, read_dockerfile
+from tests.unit import image_runtime
 from tests.unit.events import FakeContext, function_url_event, post
 
 # One worker builds this module's session fixtures (pytest-xdist --dist loadgroup).
@@ -29,14 +33,14 @@ FORBIDDEN = {"xgboost", "pandas", "scikit-learn", "sklearn"}
 
 
 @pytest.fixture(scope="session")
-def dockerfile(handler_dir: Path) -> image_sim.Dockerfile:
-    return image_sim.parse_dockerfile((handler_dir / "Dockerfile").read_text())
+def dockerfile(handler_dir: Path) -> Dockerfile:
+    return read_dockerfile(handler_dir)
 
 
 @pytest.fixture(scope="session")
-def image_python(dockerfile: image_sim.Dockerfile) -> str:
+def image_python(dockerfile: Dockerfile) -> str:
     version = dockerfile.python_version
-    found = image_sim.find_python(version) if version else None
+    found = image_model.find_python(version) if version else None
     if found:
         return found
     # Said out loud, in the warnings summary: the run is weaker than it looks, not skipped.
@@ -50,10 +54,8 @@ def image_python(dockerfile: image_sim.Dockerfile) -> str:
 
 
 @pytest.fixture(scope="session")
-def image(handler_dir, image_python, tmp_path_factory) -> image_sim.SimulatedImage:
-    return image_sim.build_image(
-        handler_dir, tmp_path_factory.mktemp("image") / "task", image_python
-    )
+def image(handler_dir, image_python, tmp_path_factory) -> Image:
+    return build_image(handler_dir, tmp_path_factory.mktemp("image") / "task", python=image_python)
 
 
 @pytest.fixture(scope="session")
@@ -77,14 +79,13 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_dockerfile_base_is_lambda_python_at_least_312(dockerfile):
-    assert image_sim.LAMBDA_BASE_IMAGE.match(dockerfile.base_image), dockerfile.base_image
+    assert image_model.LAMBDA_PYTHON_BASE.match(dockerfile.base_image), dockerfile.base_image
     assert dockerfile.python_version is not None
     assert dockerfile.python_version >= MIN_PYTHON
 
 
 def test_dockerfile_cmd_names_lambda_handler_function(dockerfile):
-    (handler,) = dockerfile.cmd
-    assert handler == "ml_handler.app.lambda_handler"
+    assert dockerfile.handler == "ml_handler.app.lambda_handler"
 
 
 def test_requirements_pin_every_dependency_exactly_without_heavy_packages(handler_dir):
@@ -166,7 +167,7 @@ def test_simulated_image_answers_like_in_process_handler(image, dockerfile, in_p
         post([[sample[name] for name in names] for sample in samples]),
         function_url_event("GET"),
     ]
-    run = image_sim.invoke(image, events)
+    run = image_runtime.invoke(image, events)
     assert run.returncode == 0, run.stderr + run.stdout
     assert run.init_error is None
     assert run.errors == [None, None, None]
@@ -196,7 +197,7 @@ def test_simulated_image_imports_nothing_from_outside_task_root(image, samples):
     """Only the task root, the standard library and the base image's runtime directory (the
     runtime client) are loaded from; the handler's packages all come from the task root."""
     # The GET imports orjson, which a plain POST (the library's fast path) never needs.
-    run = image_sim.invoke(image, [post(samples), function_url_event("GET")])
+    run = image_runtime.invoke(image, [post(samples), function_url_event("GET")])
     assert run.returncode == 0, run.stderr + run.stdout
     outside = {
         name: path
@@ -243,7 +244,7 @@ def test_handler_init_imports_nothing_a_cold_start_can_skip(image):
     run = subprocess.run(
         [image.python, "-I", "-S", "-B", "-c", script],
         cwd=image.task_root,
-        env=image_sim.runtime_env(image),
+        env=image.process_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -260,8 +261,8 @@ def test_handler_init_imports_nothing_a_cold_start_can_skip(image):
 def test_simulated_image_fails_when_dependency_dropped(handler_dir, image_python, tmp_path):
     context = copy_context(handler_dir, tmp_path / "context")
     edit(context / "requirements.txt", "orjson==", "# dropped: orjson==")
-    image = image_sim.build_image(context, tmp_path / "task", image_python)
-    run = image_sim.invoke(image, [post([{}])])
+    image = build_image(context, tmp_path / "task", python=image_python)
+    run = image_runtime.invoke(image, [post([{}])])
     assert run.returncode != 0
     # Init needs no orjson (imported on first use): the first request that does fails.
     (error,) = [error for error in run.errors if error]
@@ -275,8 +276,8 @@ def test_simulated_image_fails_when_cmd_names_wrong_module(handler_dir, image_py
         '"ml_handler.app.lambda_handler"',
         '"ml_handler.main.lambda_handler"',
     )
-    image = image_sim.build_image(context, tmp_path / "task", image_python)
-    run = image_sim.invoke(image, [function_url_event("GET")])
+    image = build_image(context, tmp_path / "task", python=image_python)
+    run = image_runtime.invoke(image, [function_url_event("GET")])
     assert run.returncode != 0
     assert run.init_error is not None
     # What the runtime client reports in the image (to /runtime/init/error).
@@ -287,40 +288,43 @@ def test_simulated_image_fails_when_cmd_names_wrong_module(handler_dir, image_py
 def test_simulated_image_fails_when_model_not_copied(handler_dir, image_python, tmp_path):
     context = copy_context(handler_dir, tmp_path / "context")
     edit(context / "Dockerfile", "COPY --from=builder", "# COPY --from=builder")
-    image = image_sim.build_image(context, tmp_path / "task", image_python)
+    image = build_image(context, tmp_path / "task", python=image_python)
     assert not (image.task_root / "model").exists()
-    run = image_sim.invoke(image, [function_url_event("GET")])
+    run = image_runtime.invoke(image, [function_url_event("GET")])
     assert run.returncode != 0
     assert run.init_error is not None
     assert "ModelLoadError" in run.init_error
 
 
-def test_build_fails_when_builder_stage_lacks_the_model(handler_dir, image_python, tmp_path):
+@pytest.mark.parametrize(
+    ("path", "old", "new", "refusal"),
+    [
+        ("Dockerfile", "COPY model/model.ubj", "# COPY", r"model_compiler.*model/model\.ubj"),
+        ("Dockerfile", "dnf install -y gcc", "dnf install -y gcc cmake", "cmake"),
+        (
+            "requirements-build.txt",
+            "xgboost-cpu==3.2.0",
+            "xgboost-cpu==3.1.0",
+            r"xgboost-cpu==3\.1\.0",
+        ),
+        (".dockerignore", "!model/model.ubj", "", r"model/model\.ubj"),
+    ],
+    ids=[
+        "builder-stage-lacks-the-model",
+        "builder-step-it-cannot-replay",
+        "builder-pin-the-local-generator-lacks",
+        "dockerignore-hides-a-copied-file",
+    ],
+)
+def test_build_fails_when_the_builder_would(
+    handler_dir, image_python, tmp_path, path, old, new, refusal
+):
+    """The builder stage fails as `docker build` would (or refuses what it cannot replay), with
+    the file, package or pin named."""
     context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / "Dockerfile", "COPY model/model.ubj", "# COPY model/model.ubj")
-    with pytest.raises(image_sim.ImageBuildError, match=r"model_compiler.*model/model\.ubj"):
-        image_sim.build_image(context, tmp_path / "task", image_python)
-
-
-def test_build_refuses_builder_steps_it_cannot_replay(handler_dir, image_python, tmp_path):
-    context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / "Dockerfile", "dnf install -y gcc", "dnf install -y gcc cmake")
-    with pytest.raises(image_sim.ImageBuildError, match="cmake"):
-        image_sim.build_image(context, tmp_path / "task", image_python)
-
-
-def test_build_refuses_builder_pins_the_local_generator_lacks(handler_dir, image_python, tmp_path):
-    context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / "requirements-build.txt", "xgboost-cpu==3.2.0", "xgboost-cpu==3.1.0")
-    with pytest.raises(image_sim.ImageBuildError, match=r"xgboost-cpu==3\.1\.0"):
-        image_sim.build_image(context, tmp_path / "task", image_python)
-
-
-def test_build_fails_when_dockerignore_hides_copied_file(handler_dir, image_python, tmp_path):
-    context = copy_context(handler_dir, tmp_path / "context")
-    edit(context / ".dockerignore", "!model/model.ubj", "")
-    with pytest.raises(image_sim.ImageBuildError, match=r"model/model\.ubj"):
-        image_sim.build_image(context, tmp_path / "task", image_python)
+    edit(context / path, old, new)
+    with pytest.raises(ImageBuildError, match=refusal):
+        build_image(context, tmp_path / "task", python=image_python)
 
 
 def test_dockerignore_excludes_files_inside_copied_folder(handler_dir, image_python, tmp_path):
@@ -330,7 +334,7 @@ def test_dockerignore_excludes_files_inside_copied_folder(handler_dir, image_pyt
     (context / "ml_handler" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"stale")
     (context / "ml_handler" / "sub").mkdir()
     (context / "ml_handler" / "sub" / "deep.py").write_text("")
-    image = image_sim.build_image(context, tmp_path / "task", image_python)
+    image = build_image(context, tmp_path / "task", python=image_python)
     copied = {Path(path).name for path in image.copied if path.startswith("ml_handler/")}
     assert copied == {path.name for path in (handler_dir / "ml_handler").glob("*.py")}
     assert not (image.task_root / "ml_handler" / "sub").exists()
@@ -353,8 +357,8 @@ def test_dockerignore_excludes_files_inside_copied_folder(handler_dir, image_pyt
     ],
 )
 def test_dockerignore_rules_follow_docker_last_match_wins(handler_dir, path, ignored):
-    rules = image_sim.parse_dockerignore((handler_dir / ".dockerignore").read_text())
-    assert image_sim.is_ignored(path, rules) is ignored
+    rules = image_model.parse_dockerignore((handler_dir / ".dockerignore").read_text())
+    assert image_model.is_ignored(path, rules) is ignored
 
 
 def _stage_metadata(stage: Path) -> dict[str, object]:
@@ -370,17 +374,14 @@ def test_builder_stage_rebuilds_when_its_model_or_generator_changes(
 ):
     """The stage cache is keyed by what the stage reads: a stale model.so is never reused for a
     new model or a changed generator, and an unchanged stage is not rebuilt."""
-    from localurl.image_stages import build_stage, parse_stages
-
     context = copy_context(handler_dir, tmp_path / "context")
     shutil.copy(small_model_paths["ubj"], context / "model" / "model.ubj")
-    *builders, _final = parse_stages((context / "Dockerfile").read_text())
-    (builder,) = builders
+    (builder,) = read_dockerfile(context).builders
     cache = tmp_path / "cache"
 
     def build() -> Path:
-        return build_stage(
-            builder, context=context, sent=image_sim.context_files(context), cache_dir=cache
+        return image_model.build_stage(
+            builder, context=context, sent=image_model.context_files(context), cache_dir=cache
         )
 
     first = build()
@@ -406,3 +407,96 @@ def test_builder_stage_rebuilds_when_its_model_or_generator_changes(
     support = context / "model_compiler" / "support.c"
     support.write_text(support.read_text() + "\n/* a change */\n")
     assert build() not in (first, second)
+
+
+def test_cache_builds_an_entry_once_when_workers_ask_at_the_same_time(tmp_path):
+    """Two test workers (pytest-xdist) asking for one stage at once: one builds it under the
+    lock, the other waits and reuses it; a failed build leaves nothing a later call could use."""
+    builds: list[Path] = []
+    both_asking = threading.Barrier(2)
+
+    def build(folder: Path) -> None:
+        builds.append(folder)
+        time.sleep(0.3)  # long enough for the other worker to arrive mid-build
+        (folder / "model.so").write_text("built once")
+
+    def worker(results: list[Path]) -> None:
+        both_asking.wait()
+        results.append(image_model.cached(tmp_path / "stage", build))
+
+    results: list[Path] = []
+    workers = [threading.Thread(target=worker, args=(results,)) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=30)
+    assert len(builds) == 1
+    assert results == [tmp_path / "stage"] * 2
+    assert (tmp_path / "stage" / "model.so").read_text() == "built once"
+
+    def broken(folder: Path) -> None:
+        (folder / "half").write_text("")
+        raise ImageBuildError("the compiler failed")
+
+    with pytest.raises(ImageBuildError):
+        image_model.cached(tmp_path / "other", broken)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["other.lock", "stage", "stage.lock"]
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "refusal"),
+    [
+        ("", "no FROM"),
+        ("RUN true\nFROM base", "RUN before the first FROM"),
+        ("FROM base AS\nCMD ['h']", "cannot read FROM"),
+        ("FROM a\nFROM base\nCMD ['h']", "needs a name of its own"),
+        ("FROM a AS b\nFROM c AS b\nFROM base\nCMD ['h']", "needs a name of its own"),
+        ("FROM base", "no CMD"),
+        ('FROM base\nCMD ["one.h", "two.h"]', "exactly one handler"),
+        ("FROM base\nCOPY --chown=1 f.txt ${LAMBDA_TASK_ROOT}/\nCMD h", "--chown=1 is not"),
+        ("FROM base\nCOPY f.txt\nCMD h", "needs a source and a destination"),
+        ("FROM base\nCOPY missing.txt ${LAMBDA_TASK_ROOT}/\nCMD h", "'missing.txt' not found"),
+        ("FROM base\nCOPY --from=nope /x ${LAMBDA_TASK_ROOT}/\nCMD h", "no such stage before"),
+        ("FROM base\nCOPY f.txt /opt/f.txt\nCMD h", "outside the task root"),
+        ("FROM base\nENV A=$UNSET\nCMD h", r"\$UNSET is not defined"),
+        ("FROM base\nUSER nobody\nCMD h", "does not know USER"),
+        ("FROM base\nRUN make\nCMD h", "runs no `make`"),
+        ("FROM base\nRUN python -m pytest\nCMD h", "runs no `python -m pytest`"),
+        ("FROM base\nRUN pip install orjson\nCMD h", "without -r FILE"),
+        (
+            "FROM base\nCOPY r.txt ${LAMBDA_TASK_ROOT}/\n"
+            "RUN pip install --target ${LAMBDA_TASK_ROOT}/sub -r ${LAMBDA_TASK_ROOT}/r.txt\nCMD h",
+            "must --target the task root",
+        ),
+    ],
+)
+def test_replay_refuses_what_it_cannot_replay_by_name(tmp_path, dockerfile, refusal):
+    """A Dockerfile the replay does not understand fails the build with the instruction named,
+    before anything runs: the stand-in never serves an image Docker would build differently."""
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(dockerfile.replace("'", '"'))
+    (context / "f.txt").write_text("f")
+    (context / "r.txt").write_text("# nothing pinned\n")
+    with pytest.raises(ImageBuildError, match=refusal):
+        build_image(context, tmp_path / "task", cache_dir=tmp_path / "cache")
+
+
+def test_replay_copies_the_exec_form_and_expands_env_into_the_image_env(tmp_path):
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM public.ecr.aws/lambda/python:3.12\n"
+        'COPY ["f.txt", "${LAMBDA_TASK_ROOT}/data/"]\n'
+        "ENV DATA=${LAMBDA_TASK_ROOT}/data LEVEL=info\n"
+        "WORKDIR ${LAMBDA_TASK_ROOT}/work\n"
+        'CMD ["app.handler"]\n'
+    )
+    (context / "f.txt").write_text("f")
+    task = tmp_path / "task"
+    image = build_image(context, task, install=False, cache_dir=tmp_path / "cache")
+    assert image.copied == {"data/f.txt"}
+    assert (task / "data" / "f.txt").read_text() == "f"
+    assert image.env == {"LAMBDA_TASK_ROOT": str(task), "DATA": f"{task}/data", "LEVEL": "info"}
+    assert (image.handler, image.execution_env) == ("app.handler", "AWS_Lambda_python3.12")
+    assert (task / "work").is_dir()
