@@ -41,8 +41,9 @@ SECTIONS = {
     ),
     "bench.endpoint_bench": (
         "Local Function URL",
-        "What the local stand-in adds to a direct handler call per signed request (signing, "
-        "SigV4 + IAM authorizer, the Runtime API hop, awslambdaric), where that time goes, the "
+        "What the local stand-in adds to a direct handler call on the same `model.so` per signed "
+        "request (signing, SigV4 + IAM authorizer, the Runtime API hop, awslambdaric), where that "
+        "time goes, the "
         "execution environment's cold start against the pipe-worker baseline "
         "(`bench/pipe_runtime.py`), and requests per second under concurrent signed clients.",
     ),
