@@ -37,7 +37,7 @@ SECTIONS = {
         "Function URL event in to the response out (the request fast path or the full parser, "
         "validation, prediction, JSON, the log line). Baseline: a typical pandas + "
         "`XGBRegressor` handler, same model, one thread. Cold start: a fresh process to the model "
-        "loaded, in the simulated image's task root.",
+        "loaded and the first POST answered, in the simulated image's task root.",
     ),
     "bench.endpoint_bench": (
         "Local Function URL",
