@@ -1,20 +1,21 @@
 """The whole system on one machine, no AWS account.
 
 python -m localurl demo [--body FILE]   synth, deploy into moto, sign, invoke, print, destroy
-python -m localurl serve [--port N]     deploy and keep serving until Ctrl-C
+python -m localurl serve                deploy, print how to call it, serve until Ctrl-C
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from .deploy import LocalSystem
-from .moto_service import OPERATOR_KEY_ID
+from .moto_service import OPERATOR_KEY_ID, OPERATOR_SECRET
 
 DEFAULT_BODY = Path(__file__).resolve().parent.parent / "data" / "samples.json"
 
@@ -67,27 +68,56 @@ def _serve(stack_name: str) -> int:
     with LocalSystem() as system:
         deployed = system.deploy(system.synth(stack_name=stack_name))
         print(
-            "\n".join(
-                [
-                    f"Function URL ({deployed.spec.url_auth_type}): {deployed.endpoint_url}",
-                    f"Region: {system.region}   invoker role: {deployed.role_arn}",
-                    f"STS/IAM/CloudFormation (moto): {system.moto.endpoint_url}",
-                    "Credentials: assume the invoker role through the local STS, e.g.",
-                    f"  AWS_ACCESS_KEY_ID={OPERATOR_KEY_ID} AWS_SECRET_ACCESS_KEY=<any> \\",
-                    f"  aws sts assume-role --endpoint-url {system.moto.endpoint_url} "
-                    f"--region {system.region} --role-arn {deployed.role_arn} "
-                    "--role-session-name me",
-                    "then sign requests with SigV4 (service lambda, region above), or run",
-                    f"  python -m client --url {deployed.endpoint_url} --role-arn "
-                    f"{deployed.role_arn} --region {system.region} "
-                    f"--sts-endpoint-url {system.moto.endpoint_url} --body FILE",
-                    "Ctrl-C stops and destroys everything.",
-                ]
+            serve_instructions(
+                endpoint_url=deployed.endpoint_url,
+                auth_type=deployed.spec.url_auth_type,
+                role_arn=deployed.role_arn,
+                region=system.region,
+                sts_endpoint_url=system.moto.endpoint_url,
             ),
             flush=True,
         )
         stop.wait()
     return 0
+
+
+def serve_instructions(
+    *, endpoint_url: str, auth_type: str, role_arn: str, region: str, sts_endpoint_url: str
+) -> str:
+    """What `serve` prints: each command line runs as printed, pasted into any shell, from any
+    folder (this interpreter, the checkout on PYTHONPATH, the operator's keys for the local STS)."""
+    client = [
+        "env",
+        f"AWS_ACCESS_KEY_ID={OPERATOR_KEY_ID}",
+        f"AWS_SECRET_ACCESS_KEY={OPERATOR_SECRET}",
+        f"PYTHONPATH={Path(__file__).resolve().parent.parent}",
+        sys.executable,
+        "-m",
+        "client",
+        "--url",
+        endpoint_url,
+        "--role-arn",
+        role_arn,
+        "--region",
+        region,
+        "--sts-endpoint-url",
+        sts_endpoint_url,
+    ]
+    return "\n".join(
+        [
+            f"Function URL ({auth_type}): {endpoint_url}",
+            f"Region: {region}   invoker role: {role_arn}",
+            f"STS/IAM/CloudFormation (moto): {sts_endpoint_url}",
+            "Predict: the client assumes the invoker role through the local STS and signs:",
+            "  " + shlex.join([*client, "--body", str(DEFAULT_BODY)]),
+            "The model's schema:",
+            "  " + shlex.join([*client, "--metadata"]),
+            "Any SigV4 client works the same way: assume the invoker role at the STS endpoint "
+            f"above (operator key {OPERATOR_KEY_ID}, any secret), sign for service lambda in "
+            f"{region}.",
+            "Ctrl-C stops and destroys everything.",
+        ]
+    )
 
 
 if __name__ == "__main__":

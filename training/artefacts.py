@@ -171,7 +171,7 @@ def next_schema_lock(
             f"the model's request schema differs from schema version {latest['schema_version']} "
             f"in {lock_path}: {describe_schema_change(latest['features'], schema)}. Clients "
             "send features by name and order, so this breaks them; if it is deliberate, rerun "
-            "with --bump-schema (README: shipping a schema change)"
+            "with --bump-schema (docs/model.md: shipping a schema change)"
         )
     version = {"schema_version": latest["schema_version"] + 1, "features": schema}
     return {**lock, "versions": [*lock["versions"], version]}

@@ -35,7 +35,7 @@ from training.spec import MIN_GOLDEN_ROWS, ModelSpec
 
 # Metrics in the card are rounded to 6 decimals; recomputed ones must agree within this.
 METRIC_TOLERANCE = 1e-6
-# Where byte-identical retraining was measured to hold (README, "Reproducibility").
+# Where byte-identical retraining was measured to hold (docs/model.md, "Reproducibility").
 BYTE_IDENTICAL_MACHINES = frozenset({"x86_64", "AMD64"})
 REFRESH = "python -m training.refresh"
 RETRAIN = "python -m training.train"
@@ -332,7 +332,7 @@ def check_schema(bundle: Bundle) -> None:
             f"{latest['schema_version']} in {where}: "
             f"{describe_schema_change(latest['features'], schema)}. Clients send features by "
             f"name and order; if the change is deliberate, run `{REFRESH} --bump-schema` "
-            "(README: shipping a schema change)"
+            "(docs/model.md: shipping a schema change)"
         )
     if bundle.card.get("schema_version") != latest["schema_version"]:
         raise ModelGateError(

@@ -8,8 +8,8 @@ What runs for real here: the AWS target's code (credentials and region from the 
 bootstrap check, the exact `cdk deploy` command line, the outputs file, the readiness poll, the
 ungranted-role flow, evidence, teardown), the CLI's synth, asset publishing (S3 template, ECR
 image via the docker stub), change set creation and execution, the e2e tests' signed calls, the
-cleanup step. The other faults: test_aws_faults.py. What only AWS can answer is listed in the
-README ("Rehearsal of the AWS run").
+cleanup step. The other faults: test_aws_faults.py. What only AWS can answer is listed in
+the docs (docs/ci.md, "Where the rehearsal stops").
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ import copy
 import dataclasses
 import io
 import json
+import os
+import shlex
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +35,7 @@ from ml_handler.model import load_model
 from ml_handler.service import InferenceService
 from requests_aws4auth import AWS4Auth
 
+from localurl.__main__ import serve_instructions
 from localurl.deploy import DeployedStack, LocalSystem
 from localurl.iam_policy import INVOKE_ACTION, INVOKE_URL_ACTION
 from localurl.moto_service import DEFAULT_REGION
@@ -44,6 +48,7 @@ from tests.aws_spec import (
     MSG_INVALID_TOKEN,
     MSG_SIGNATURE_MISMATCH,
 )
+from tests.contract import docs_text
 
 STACK = "local-endpoint-contract"
 STACK_WITHOUT_AUTH = f"{STACK}-none"
@@ -690,3 +695,94 @@ def test_deployed_function_serves_the_compiled_library_when_deployed(
             continue  # a process that exited (or is not ours) while we looked
     assert mapped, "no execution environment runs in the deployed task root"
     assert all(mapped), "an environment answered without the compiled library loaded"
+
+
+# --- what a newcomer pastes: the commands `serve` prints and the stand-in page's blocks ---------
+
+
+def _paste(*commands: str, cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+    """Each command run by a shell as pasted, side by side, without this process's AWS_* (a
+    command must carry its own credentials)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    running = [
+        subprocess.Popen(
+            command, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for command in commands
+    ]
+    done = []
+    for command, process in zip(commands, running, strict=True):
+        stdout, stderr = process.communicate(timeout=120)
+        done.append(
+            subprocess.CompletedProcess(
+                command, process.returncode, stdout.decode(), stderr.decode()
+            )
+        )
+    return done
+
+
+def _assert_prediction_and_schema(
+    predicted: subprocess.CompletedProcess[str],
+    schema: subprocess.CompletedProcess[str],
+    expected: Mapping[str, Any],
+    samples_body: bytes,
+) -> None:
+    assert predicted.returncode == 0, predicted.stderr
+    assert json.loads(predicted.stdout) == json.loads(expected["body"])
+    assert schema.returncode == 0, schema.stderr
+    features = [feature["name"] for feature in json.loads(schema.stdout)["features"]]
+    assert sorted(features) == sorted(json.loads(samples_body)[0])
+
+
+def test_serve_prints_commands_that_run_when_pasted_as_printed(
+    system: LocalSystem,
+    deployed: DeployedStack,
+    samples_body: bytes,
+    reference: InferenceService,
+    tmp_path: Path,
+) -> None:
+    printed = serve_instructions(
+        endpoint_url=deployed.endpoint_url,
+        auth_type=deployed.spec.url_auth_type,
+        role_arn=deployed.role_arn,
+        region=system.region,
+        sts_endpoint_url=system.moto.endpoint_url,
+    )
+    commands = [line.strip() for line in printed.splitlines() if line.startswith("  ")]
+
+    assert len(commands) == 2, printed
+    # From any folder: nothing relative to the checkout.
+    predicted, schema = _paste(*commands, cwd=tmp_path)
+    _assert_prediction_and_schema(
+        predicted, schema, reference_response(reference, samples_body), samples_body
+    )
+    assert "ASIA" not in printed + predicted.stdout + predicted.stderr
+
+
+def test_stand_in_page_commands_run_with_the_values_serve_prints(
+    system: LocalSystem,
+    deployed: DeployedStack,
+    samples_body: bytes,
+    reference: InferenceService,
+) -> None:
+    """docs/stand-in.md, "Try it by hand": the first block starts `serve` (this module's
+    deployment stands for it: the same synth and deploy); the second runs here, with the values
+    `serve` prints in place of the page's placeholders and this interpreter for the demo env's."""
+    page = docs_text.ROOT / "docs" / "stand-in.md"
+    start, paste = [b for b in docs_text.blocks(page) if b.language in docs_text.SHELL_LANGUAGES]
+    assert start.commands() == ["./dev exec -e demo -- python -m localurl serve"]
+    values = {
+        "FUNCTION_URL": deployed.endpoint_url,
+        "ROLE_ARN": deployed.role_arn,
+        "STS_URL": system.moto.endpoint_url,
+        ".tox/demo/bin/python": shlex.quote(sys.executable),
+    }
+    commands = paste.commands()
+    for placeholder, value in values.items():
+        assert all(placeholder in command for command in commands), placeholder
+        commands = [command.replace(placeholder, value) for command in commands]
+
+    predicted, schema = _paste(*commands, cwd=docs_text.ROOT)
+    _assert_prediction_and_schema(
+        predicted, schema, reference_response(reference, samples_body), samples_body
+    )
