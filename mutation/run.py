@@ -51,6 +51,8 @@ COPIED = (
     "conftest.py",
     "pyproject.toml",
     "client",
+    "data",
+    "fuzz",
     "handler",
     "infra",
     "localurl",
