@@ -28,8 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from mutation.config_faults import IGNORED, ROOT, StalePatchError, Suite, SuiteRun, run_suite
-from mutation.run import COPIED
+# The workspace is config_faults' copy of the repository (mutation/run.py's COPIED, fuzz/ included).
+from mutation.config_faults import (
+    StalePatchError,
+    Suite,
+    SuiteRun,
+    prepare_workspace,
+    run_suite,
+)
 
 PARSE = "handler/model_compiler/request_parse.c"
 SUPPORT = "handler/model_compiler/support.c"
@@ -382,19 +388,9 @@ class Result:
         return self.verdict in ("red", "justified")
 
 
-def _workspace(workspace: Path) -> None:
-    workspace.mkdir(parents=True)
-    for name in (*COPIED, "fuzz"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, workspace / name, ignore=IGNORED)
-        else:
-            shutil.copy2(source, workspace / name)
-
-
 def run_fault(fault: CFault, workspace: Path) -> Result:
     try:
-        _workspace(workspace)
+        prepare_workspace(workspace)
         target = workspace / fault.path
         text = target.read_text()
         if (count := text.count(fault.old)) != 1:
@@ -437,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="c-faults-") as tmp:
         work = Path(tmp)
         baseline = work / "baseline"
-        _workspace(baseline)
+        prepare_workspace(baseline)
         suites = {fault.path: SUITES[fault.path] for fault in faults}
         for suite in suites.values():
             run = run_suite(suite, baseline)
