@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from localurl.deploy import MOTO_ACCOUNT, LocalSystem
 from localurl.synth import read_assembly
@@ -241,7 +242,11 @@ def fake_aws(workdir: Path) -> Iterator[FakeAws]:
     system.moto._server = RecordingMotoServer(traffic)
     (workdir / "local").mkdir(parents=True, exist_ok=True)
     try:
-        system.start()
+        system.start(bootstrap=False)
+        # moto's backends are per process: a module before this one (a ThreadedMotoServer of
+        # its own) may have left stacks in them. A fresh account starts empty.
+        requests.post(f"{system.moto.endpoint_url}/moto-api/reset", timeout=30).raise_for_status()
+        system.moto.bootstrap()
         fake = FakeAws(system=system, workdir=workdir, traffic=traffic)
         fake.bootstrap()
         yield fake

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
@@ -434,6 +435,8 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     try:
         host, port = server.get_host_and_port()
         yield f"http://{host}:{port}"
+        # The backends outlive the server (they are the process's): leave them as mock_aws does.
+        requests.post(f"http://{host}:{port}/moto-api/reset", timeout=30).raise_for_status()
     finally:
         server.stop()
 
