@@ -9,8 +9,10 @@ it, so code that only runs at load time would be checked by that one test alone.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import subprocess
+import sys
 from array import array
 from pathlib import Path
 
@@ -240,3 +242,25 @@ def test_schema_reports_feature_names_byte_for_byte_whatever_they_hold(small_mod
     assert model.feature_names == tuple(odd)
     schema = get_schema(InferenceService(model=model, max_rows=2))
     assert [feature["name"] for feature in schema["features"]] == odd
+
+
+def test_entry_point_serves_model_path_with_the_callers_request_id(
+    small_library, reference_booster, monkeypatch, capsys
+):
+    """GIVEN MODEL_PATH naming a library WHEN the image's entry point (ml_handler.app, which
+    loads at import) gets a POST THEN it answers with the model's predictions and logs the
+    request id of the context Lambda passes, not the event's."""
+    monkeypatch.setenv("MODEL_PATH", str(small_library))
+    monkeypatch.setenv("MAX_ROWS", "4")
+    monkeypatch.delitem(sys.modules, "ml_handler.app", raising=False)
+    app = importlib.import_module("ml_handler.app")
+    monkeypatch.delitem(sys.modules, "ml_handler.app")  # the next import loads afresh
+    batch = [[1.5, None, -3.0, 20.0, 1]]
+    capsys.readouterr()
+
+    response = app.lambda_handler(post(batch), FakeContext("ctx-entry-7"))
+
+    assert response["statusCode"] == 200, response["body"]
+    expected = reference_booster.inplace_predict(np.array(batch, dtype=np.float32))
+    np.testing.assert_array_equal(np.array(json.loads(response["body"]), np.float32), expected)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["request_id"] == "ctx-entry-7"
