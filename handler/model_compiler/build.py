@@ -94,7 +94,13 @@ sys.stdout.buffer.write(xgboost.__version__.encode() + b"\\n" + booster.save_raw
 
 def _ubjson_to_json(raw: bytes) -> tuple[str, str]:
     converted = subprocess.run(
-        [sys.executable, "-P", "-c", _CONVERT], input=raw, capture_output=True, check=False
+        [sys.executable, "-c", _CONVERT],
+        input=raw,
+        capture_output=True,
+        # This process's path: the image's builder installs xgboost into the task root, found
+        # there only because `python -m` put the working directory on sys.path.
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
     )
     if converted.returncode < 0:
         name = signal.Signals(-converted.returncode).name
