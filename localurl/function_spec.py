@@ -18,7 +18,6 @@ class FunctionSpec:
     environment: dict[str, str]
     url_auth_type: str
     url_qualifier: str | None
-    package_type: str
     # LoggingConfig.LogGroup: a name, or {"Ref": logical id} of the stack's own log group.
     log_group: str | dict[str, str] | None = None
 
@@ -45,7 +44,6 @@ def read_function_spec(template: dict[str, Any]) -> FunctionSpec:
         environment=dict(variables),
         url_auth_type=str(url_props["AuthType"]),
         url_qualifier=url_props.get("Qualifier"),
-        package_type=str(props.get("PackageType", "Zip")),
         log_group=props.get("LoggingConfig", {}).get("LogGroup"),
     )
 

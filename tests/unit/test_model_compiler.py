@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
 import subprocess
 import sys
@@ -16,7 +17,8 @@ import pytest
 import xgboost as xgb
 from hypothesis import given
 from hypothesis import strategies as st
-from model_compiler.build import compile_model
+from ml_handler.model import ModelLoadError, load_model
+from model_compiler.build import compile_model, model_json
 from model_compiler.float32 import from_bits, nearest_float32
 from model_compiler.forest import UnsupportedModel
 
@@ -96,6 +98,50 @@ def test_compile_refused_when_model_has_no_feature_names(tmp_path):
     booster = xgb.train({"nthread": 1}, xgb.DMatrix(x, label=y), num_boost_round=1)
     with pytest.raises(UnsupportedModel, match="no feature names"):
         compile_model(_save(booster, tmp_path / "m.json"), tmp_path / "out")
+
+
+def _ubjson_key(name: bytes) -> bytes:
+    """An object key as xgboost writes it: an int64 length, then the bytes (UBJSON draft 12)."""
+    return b"L" + struct.pack(">q", len(name)) + name
+
+
+# {"a": [2^28 float32 items]} with none of the items there: a count 1 GiB past the end.
+UBJSON_ARRAY_PAST_ITS_END = b"{" + _ubjson_key(b"a") + b"[$d#L" + struct.pack(">q", 2**28) + b"}"
+
+
+def test_model_load_error_names_file_when_ubjson_makes_xgboost_crash(tmp_path):
+    """GIVEN a UBJSON file whose array count runs past its end (xgboost 3.2 reads there and
+    dies of SIGSEGV) WHEN the handler compiles it THEN a ModelLoadError names the file and the
+    signal, and this process lives on to say it."""
+    path = tmp_path / "model.ubj"
+    path.write_bytes(UBJSON_ARRAY_PAST_ITS_END)
+    with pytest.raises(ModelLoadError) as raised:
+        load_model(path, cache_dir=str(tmp_path / "cache"))
+    message = str(raised.value)
+    assert f"{path}: not an XGBoost JSON/UBJSON model" in message
+    assert "SIGSEGV" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "the file is empty"),
+        (b" \n\t", "the file is empty"),
+        (b"not a model", "starts with b'not a mo'"),
+        # xgboost's own messages, read in the child: a cut model, a non-UBJSON object, and a
+        # key that is not UTF-8 (xgboost's message quotes it and fails to decode).
+        (lambda bundled: bundled[:100], r"Check failed: .* vs\. 100\)"),
+        (b"{garbage", r'Expecting: "L", got: "103 "'),
+        (b"{" + _ubjson_key(b"learner\xff"), "'utf-8' codec can't decode byte 0xff"),
+    ],
+    ids=["empty", "blank", "text", "bundled-cut", "garbage-object", "non-utf8-key"],
+)
+def test_model_refused_with_the_reason_when_bytes_are_not_a_model(bundled_model_path, raw, message):
+    if callable(raw):
+        raw = raw(bundled_model_path.read_bytes())
+    with pytest.raises(UnsupportedModel, match=r"^not an XGBoost JSON/UBJSON model: ") as raised:
+        model_json(raw)
+    assert re.search(message, str(raised.value)), raised.value
 
 
 def test_nearest_float32_avoids_double_rounding_past_a_midpoint():
