@@ -22,6 +22,8 @@ from .codegen import generate_c
 from .forest import Forest, UnsupportedModel, parse_model_json
 
 LIBRARY_NAME = "model.so"
+# Reading the bundled model takes about a second; a minute is a hang.
+CONVERT_TIMEOUT_SECONDS = 60
 SOURCE_NAME = "model.c"
 # -O2: measured as fast as -O3 on the bundled model, and quicker to compile.
 CFLAGS = (
@@ -93,15 +95,23 @@ sys.stdout.buffer.write(xgboost.__version__.encode() + b"\\n" + booster.save_raw
 
 
 def _ubjson_to_json(raw: bytes) -> tuple[str, str]:
-    converted = subprocess.run(
-        [sys.executable, "-c", _CONVERT],
-        input=raw,
-        capture_output=True,
-        # This process's path: the image's builder installs xgboost into the task root, found
-        # there only because `python -m` put the working directory on sys.path.
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        check=False,
-    )
+    try:
+        converted = subprocess.run(
+            [sys.executable, "-c", _CONVERT],
+            input=raw,
+            capture_output=True,
+            # This process's path: the image's builder installs xgboost into the task root,
+            # found there only because `python -m` put the working directory on sys.path.
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            check=False,
+            # Bounded: a corrupt file must not hang a build or an init.
+            timeout=CONVERT_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise UnsupportedModel(
+            "not an XGBoost JSON/UBJSON model: xgboost did not finish reading it in "
+            f"{CONVERT_TIMEOUT_SECONDS} s"
+        ) from exc
     if converted.returncode < 0:
         name = signal.Signals(-converted.returncode).name
         raise UnsupportedModel(

@@ -11,6 +11,7 @@ from array import array
 from fractions import Fraction
 from pathlib import Path
 
+import model_compiler.build
 import numpy as np
 import orjson
 import pytest
@@ -120,6 +121,14 @@ def test_model_load_error_names_file_when_ubjson_makes_xgboost_crash(tmp_path):
     message = str(raised.value)
     assert f"{path}: not an XGBoost JSON/UBJSON model" in message
     assert "SIGSEGV" in message
+
+
+def test_model_refused_when_xgboost_does_not_finish_reading_it(bundled_model_path, monkeypatch):
+    """GIVEN a reader that takes longer than its bound (here: a bound shorter than xgboost's
+    import) WHEN a UBJSON model is read THEN it is refused, naming the bound, instead of hanging."""
+    monkeypatch.setattr(model_compiler.build, "CONVERT_TIMEOUT_SECONDS", 0.01)
+    with pytest.raises(UnsupportedModel, match=r"did not finish reading it in 0\.01 s"):
+        model_json(bundled_model_path.read_bytes())
 
 
 @pytest.mark.parametrize(
