@@ -185,11 +185,9 @@ def _glob_to_regex(pattern: str) -> str:
     while i < len(pattern):
         char = pattern[i]
         if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            if pattern.startswith("/", i):
-                out[-1] = "(?:.*/)?"
-                i += 1
+            i += 3 if pattern.startswith("**/", i) else 2
+            # As moby's patternmatcher: at the end anything, elsewhere any number of folders.
+            out.append(".*" if i >= len(pattern) else "(?:.*/)?")
             continue
         if char == "*":
             out.append("[^/]*")

@@ -361,6 +361,24 @@ def test_dockerignore_rules_follow_docker_last_match_wins(handler_dir, path, ign
     assert image_model.is_ignored(path, rules) is ignored
 
 
+@pytest.mark.parametrize(
+    ("pattern", "path", "ignored"),
+    [
+        ("**/*.go", "a.go", True),
+        ("**/*.go", "x/y/a.go", True),
+        ("a/**/c", "a/c", True),
+        ("a/**/c", "a/b/d/c", True),
+        ("a/**", "a/b/c", True),
+        ("**.py", "a.py", False),  # "**" before more pattern is "(.*/)?": whole folders only
+        ("**.py", "x/.py", True),
+        ("*.md", "docs/x.md", False),  # anchored at the context root, unlike .gitignore
+    ],
+)
+def test_dockerignore_double_star_matches_as_docker_does(pattern, path, ignored):
+    """Expected values from moby's patternmatcher, which reads .dockerignore for Docker."""
+    assert image_model.is_ignored(path, image_model.parse_dockerignore(pattern)) is ignored
+
+
 def _stage_metadata(stage: Path) -> dict[str, object]:
     import ctypes
 
