@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct
@@ -18,6 +19,7 @@ import pytest
 import xgboost as xgb
 from hypothesis import given
 from hypothesis import strategies as st
+from ml_handler.batch import FloatRows
 from ml_handler.model import ModelLoadError, load_model
 from model_compiler.build import compile_model, model_json
 from model_compiler.float32 import from_bits, nearest_float32
@@ -99,6 +101,44 @@ def test_compile_refused_when_model_has_no_feature_names(tmp_path):
     booster = xgb.train({"nthread": 1}, xgb.DMatrix(x, label=y), num_boost_round=1)
     with pytest.raises(UnsupportedModel, match="no feature names"):
         compile_model(_save(booster, tmp_path / "m.json"), tmp_path / "out")
+
+
+def _swap_nodes(tree: dict, a: int, b: int) -> None:
+    """Nodes a and b trade places in the arrays, every reference to them follows: the same tree."""
+    count = int(tree["tree_param"]["num_nodes"])
+    for values in tree.values():
+        if isinstance(values, list) and len(values) == count:
+            values[a], values[b] = values[b], values[a]
+    for column in ("left_children", "right_children", "parents"):
+        tree[column] = [{a: b, b: a}.get(node, node) for node in tree[column]]
+
+
+def test_compiled_follows_child_indices_when_nodes_are_stored_out_of_order(tmp_path):
+    """GIVEN a model file whose first tree stores its nodes in another order (nodes 1 and 2, then
+    3 and 4, trade places: the same tree, but a right child at left - 1) WHEN it is compiled and
+    served THEN it predicts bit for bit what xgboost predicts from that file, missing values
+    included: children are read from the indices, never assumed at left + 1."""
+    x, _ = _data(rows=400)
+    y = 2 * x[:, 0] + x[:, 1] ** 2  # enough structure for a full depth-4 first tree
+    x[::5, 1] = np.nan
+    dtrain = xgb.DMatrix(x, label=y, feature_names=["a", "b", "c"])
+    booster = xgb.train({"nthread": 1, "max_depth": 4}, dtrain, num_boost_round=3)
+    model = json.loads(booster.save_raw("json"))
+    tree = model["learner"]["gradient_booster"]["model"]["trees"][0]
+    assert (tree["left_children"][0], tree["right_children"][0]) == (1, 2)
+    _swap_nodes(tree, 1, 2)
+    _swap_nodes(tree, 3, 4)
+    path = tmp_path / "reordered.json"
+    path.write_bytes(json.dumps(model).encode())
+    reloaded = xgb.Booster(model_file=str(path))
+
+    served = load_model(path, cache_dir=str(tmp_path / "cache"))
+    predicted = served.predict(FloatRows(array("f", x.tobytes()), rows=len(x), width=3))
+
+    expected = reloaded.inplace_predict(x)
+    np.testing.assert_array_equal(np.array(predicted, dtype=np.float32), expected)
+    # The same tree: xgboost itself predicts the original model's values from the reordered file.
+    np.testing.assert_array_equal(expected, booster.inplace_predict(x))
 
 
 def _ubjson_key(name: bytes) -> bytes:
