@@ -129,7 +129,8 @@ def logical_instructions(text: str) -> list[tuple[str, str]]:
     pending = ""
     for line in text.splitlines():
         stripped = line.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
+        # Docker drops comment and empty lines inside a continuation too.
+        if not stripped or stripped.startswith("#"):
             continue
         if stripped.endswith("\\"):
             pending += stripped[:-1] + " "
@@ -140,22 +141,67 @@ def logical_instructions(text: str) -> list[tuple[str, str]]:
     return result
 
 
-def env_pairs(argument: str) -> dict[str, str]:
+def env_pairs(argument: str, env: Mapping[str, str]) -> dict[str, str]:
     """The variables one ENV instruction sets (both the KEY=value and the legacy form)."""
-    parts = shlex.split(argument)
+    parts = _words(argument, env)
     if parts and "=" not in parts[0]:
         return {parts[0]: " ".join(parts[1:])}
     return dict(part.split("=", 1) for part in parts)
 
 
-def expand(text: str, env: Mapping[str, str]) -> str:
-    def substitute(match: re.Match[str]) -> str:
-        name = match["braced"] or match["bare"]
-        if name not in env:
-            raise ImageBuildError(f"${name} is not defined at this point of the Dockerfile")
-        return env[name]
+_VARIABLE = re.compile(r"\$(?:\{(?P<braced>\w+)\}|(?P<bare>\w+))")
 
-    return re.sub(r"\$(?:\{(?P<braced>\w+)\}|(?P<bare>\w+))", substitute, text)
+
+def _value(match: re.Match[str], env: Mapping[str, str]) -> str:
+    name = match["braced"] or match["bare"]
+    if name not in env:
+        raise ImageBuildError(f"${name} is not defined at this point of the Dockerfile")
+    return env[name]
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    return _VARIABLE.sub(lambda match: _value(match, env), text)
+
+
+def _words(text: str, env: Mapping[str, str]) -> list[str]:
+    """The words as Docker reads ENV's: split at blanks outside quotes, quotes removed, a
+    backslash escaping the next character (inside double quotes only " \\ $; none inside single
+    quotes), $VAR expanded except inside single quotes. shlex splits the same way (the tests
+    hold it to that) but cannot expand: it forgets which parts were quoted."""
+    words: list[str] = []
+    word: list[str] | None = None
+    quote = ""
+    at = 0
+    while at < len(text):
+        char = text[at]
+        if char.isspace() and not quote:
+            if word is not None:
+                words.append("".join(word))
+            word = None
+            at += 1
+            continue
+        word = [] if word is None else word
+        if char in "'\"" and quote in ("", char):
+            quote = "" if quote else char
+            at += 1
+        elif (
+            char == "\\"
+            and at + 1 < len(text)
+            and (not quote or (quote == '"' and text[at + 1] in '"\\$'))
+        ):
+            word.append(text[at + 1])
+            at += 2
+        elif char == "$" and quote != "'" and (match := _VARIABLE.match(text, at)):
+            word.append(_value(match, env))
+            at = match.end()
+        else:
+            word.append(char)
+            at += 1
+    if quote:
+        raise ImageBuildError(f"unterminated {quote} in: {text}")
+    if word is not None:
+        words.append("".join(word))
+    return words
 
 
 # --- the build context ------------------------------------------------------------------------
@@ -369,7 +415,7 @@ class _Replay:
                 self.workdir = os.path.join(self.workdir, arguments)
                 self.local(self.workdir).mkdir(parents=True, exist_ok=True)
             elif keyword == "ENV":
-                values = {key: expand(value, self.env) for key, value in env_pairs(raw).items()}
+                values = env_pairs(raw, self.env)
                 self.env.update(values)
                 self.image_env.update(values)
             elif keyword == "RUN":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from ml_handler.config import HandlerConfig
 from ml_handler.service import InferenceService
 
@@ -506,7 +509,9 @@ def test_replay_copies_the_exec_form_and_expands_env_into_the_image_env(tmp_path
     (context / "Dockerfile").write_text(
         "FROM public.ecr.aws/lambda/python:3.12\n"
         'COPY ["f.txt", "${LAMBDA_TASK_ROOT}/data/"]\n'
-        "ENV DATA=${LAMBDA_TASK_ROOT}/data LEVEL=info\n"
+        "ENV DATA=${LAMBDA_TASK_ROOT}/data \\\n"
+        "    # Docker drops a comment line inside a continuation\n"
+        "    LEVEL='info $NOT_EXPANDED'\n"
         "WORKDIR ${LAMBDA_TASK_ROOT}/work\n"
         'CMD ["app.handler"]\n'
     )
@@ -515,6 +520,39 @@ def test_replay_copies_the_exec_form_and_expands_env_into_the_image_env(tmp_path
     image = build_image(context, task, install=False, cache_dir=tmp_path / "cache")
     assert image.copied == {"data/f.txt"}
     assert (task / "data" / "f.txt").read_text() == "f"
-    assert image.env == {"LAMBDA_TASK_ROOT": str(task), "DATA": f"{task}/data", "LEVEL": "info"}
+    assert image.env == {
+        "LAMBDA_TASK_ROOT": str(task),
+        "DATA": f"{task}/data",
+        "LEVEL": "info $NOT_EXPANDED",
+    }
     assert (image.handler, image.execution_env) == ("app.handler", "AWS_Lambda_python3.12")
     assert (task / "work").is_dir()
+
+
+@given(st.text(alphabet="ab= \t'\"\\", max_size=24))
+def test_env_words_split_and_unquote_as_shlex_does(text):
+    """Property: without $ (which shlex leaves alone), ENV's words are shlex's POSIX words: the
+    same splitting at blanks, quote removal and backslash escapes (the library as the oracle)."""
+    try:
+        expected = shlex.split(text)
+    except ValueError:  # an unterminated quote or a trailing backslash
+        assume(False)
+    assert image_model._words(text, {}) == expected
+
+
+@pytest.mark.parametrize(
+    ("argument", "pairs"),
+    [
+        ("A=$X B='$X' C=\"$X\" D=\\$X", {"A": "x y", "B": "$X", "C": "x y", "D": "$X"}),
+        ("A=${X}z 'B=it is'", {"A": "x yz", "B": "it is"}),
+        ("LEGACY $X and 'more'", {"LEGACY": "x y and more"}),
+    ],
+)
+def test_env_expands_outside_single_quotes_only(argument, pairs):
+    """Docker's reading of ENV: a substituted value stays one word, single quotes keep $ as is."""
+    assert image_model.env_pairs(argument, {"X": "x y"}) == pairs
+
+
+def test_env_refuses_an_unterminated_quote():
+    with pytest.raises(ImageBuildError, match="unterminated '"):
+        image_model.env_pairs("A='open", {})
