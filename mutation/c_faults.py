@@ -24,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from mutation.config_faults import (
     Suite,
     SuiteRun,
     prepare_workspace,
+    run_each,
     run_suite,
 )
 
@@ -446,13 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(baseline, ignore_errors=True)
         # A verdict needs one red test: stop there (run_suite's pytest reads the environment).
         os.environ["PYTEST_ADDOPTS"] = "-x"
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = list(
-                pool.map(
-                    lambda item: run_fault(item[1], work / f"fault-{item[0]:02d}"),
-                    enumerate(faults),
-                )
-            )
+        results = run_each(run_fault, faults, work=work, jobs=args.jobs)
     print(table(results))
     red = sum(result.verdict == "red" for result in results)
     justified = sum(result.verdict == "justified" for result in results)

@@ -33,14 +33,18 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 # What the suites need from the repository (not .git, node_modules or build output): the same
 # as a mutmut workspace.
 from mutation.run import COPIED, IGNORED, ROOT
+
+F = TypeVar("F")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -398,6 +402,12 @@ def run_suite(suite: Suite, workspace: Path, *, key: str | None = None) -> Suite
     )
 
 
+def run_each(run: Callable[[F, Path], R], faults: Sequence[F], *, work: Path, jobs: int) -> list[R]:
+    """run(fault, workspace) for every fault, `jobs` at a time, each in work/fault-NN."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(lambda n: run(faults[n], work / f"fault-{n:02d}"), range(len(faults))))
+
+
 def run_fault(fault: Fault, workspace: Path) -> FaultResult:
     try:
         prepare_workspace(workspace)
@@ -486,13 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for run in runs:
                     print(f"  {run.suite}: {_names(run.failed or run.errors, 10)}", file=sys.stderr)
                 return 2
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = list(
-                pool.map(
-                    lambda item: run_fault(item[1], work / f"fault-{item[0]:02d}"),
-                    enumerate(faults),
-                )
-            )
+        results = run_each(run_fault, faults, work=work, jobs=args.jobs)
     print(table(results))
     survivors = [r for r in results if not r.caught]
     print(
